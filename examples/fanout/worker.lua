@@ -1,0 +1,4 @@
+-- One worker: squares its number and sends it to the parent.
+return function(parent, i)
+    process.send(parent, "answer", i * i)
+end

@@ -1,0 +1,283 @@
+//! Loading an application: the YAML form or the zero-config form, into a registry of entries.
+//!
+//! The loader reads files and validates them; it never runs Lua. Every problem it finds is a
+//! [`Problem`] with the file and line it concerns, and loading goes on after a problem so that
+//! `moonweave check` can report all of them at once.
+
+mod yaml;
+mod zero;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The host every app has, where the exec entry runs.
+pub const DEFAULT_HOST: &str = "app:processes";
+
+/// Modules a `process.lua` entry may list.
+pub const MODULES: [&str; 9] = [
+    "time", "ctx", "logger", "json", "io", "security", "process", "channel", "errors",
+];
+
+/// A loaded application.
+#[derive(Debug)]
+pub struct App {
+    /// The directory relative to which chunk names are given.
+    pub root: PathBuf,
+    /// Every entry by id, including the implicit default host.
+    pub entries: BTreeMap<String, Entry>,
+    /// The entry `run` starts when no `-x` is given: the single file, else `app:main`.
+    pub default_exec: Option<String>,
+}
+
+/// One entry of an application.
+#[derive(Debug)]
+pub struct Entry {
+    pub id: String,
+    pub kind: EntryKind,
+    /// Where the entry was defined (definition file, or the `.lua` file in zero-config mode).
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+/// What an entry is.
+#[derive(Debug)]
+pub enum EntryKind {
+    Process(Arc<ProcessEntry>),
+    Host(HostConfig),
+}
+
+impl EntryKind {
+    /// The kind name as written in definition files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EntryKind::Process(_) => "process.lua",
+            EntryKind::Host(_) => "process.host",
+        }
+    }
+}
+
+/// A `process.lua` entry: the code of a process.
+#[derive(Debug)]
+pub struct ProcessEntry {
+    pub id: String,
+    /// The Luau source text.
+    pub source: String,
+    /// The source path relative to the app root, used as the chunk name in error messages.
+    pub chunk_name: String,
+    /// The source file on disk.
+    pub path: PathBuf,
+    /// Field of the returned table to run.
+    pub method: String,
+    /// Modules the entry may `require`.
+    pub modules: Vec<String>,
+}
+
+/// A `process.host` entry's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostConfig {
+    /// Worker threads; `None` means `--workers`, else the number of CPUs.
+    pub workers: Option<usize>,
+    /// Messages that may wait in one mailbox; 0 = unbounded.
+    pub mailbox_limit: u64,
+    /// Live processes on the host; 0 = unlimited.
+    pub max_processes: u64,
+    /// Whether processes may use the `io` module.
+    pub io: bool,
+    /// Whether permission checks deny processes without actor or scope.
+    pub strict: bool,
+    /// Interrupt checks a process may run before it yields its worker; 0 disables preemption.
+    pub preemption_budget: u32,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            mailbox_limit: 0,
+            max_processes: 0,
+            io: false,
+            strict: false,
+            preemption_budget: 10_000,
+        }
+    }
+}
+
+/// One problem found while loading, tied to a file and (when known) a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Why an application could not be loaded: every problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct LoadError {
+    pub problems: Vec<Problem>,
+}
+
+impl App {
+    /// Loads the application at `path` (a `.lua` file, or a directory).
+    pub fn load(path: &Path) -> Result<App, LoadError> {
+        let mut problems = Vec::new();
+        let app = if path.is_file() {
+            if path.extension().is_some_and(|e| e == "lua") {
+                zero::load_single_file(path, &mut problems)
+            } else {
+                problems.push(Problem::new(path, None, "not a .lua file or a directory"));
+                None
+            }
+        } else if path.is_dir() {
+            let yaml_files = yaml::definition_candidates(path);
+            match yaml::load_definitions(path, &yaml_files, &mut problems) {
+                Some(app) => Some(app),
+                None if problems.is_empty() => zero::load_directory(path, &mut problems),
+                None => None,
+            }
+        } else {
+            problems.push(Problem::new(path, None, "no such file or directory"));
+            None
+        };
+        match app {
+            Some(app) if problems.is_empty() => Ok(app),
+            _ => Err(LoadError { problems }),
+        }
+    }
+
+    /// The entry with this id.
+    pub fn entry(&self, id: &str) -> Option<&Entry> {
+        self.entries.get(id)
+    }
+
+    /// The `process.lua` entry with this id.
+    pub fn process(&self, id: &str) -> Option<&Arc<ProcessEntry>> {
+        match self.entries.get(id).map(|e| &e.kind) {
+            Some(EntryKind::Process(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Every host of the app, by id.
+    pub fn hosts(&self) -> impl Iterator<Item = (&str, &HostConfig)> {
+        self.entries.iter().filter_map(|(id, e)| match &e.kind {
+            EntryKind::Host(h) => Some((id.as_str(), h)),
+            _ => None,
+        })
+    }
+
+    /// Every `process.lua` entry.
+    pub fn processes(&self) -> impl Iterator<Item = &Arc<ProcessEntry>> {
+        self.entries.values().filter_map(|e| match &e.kind {
+            EntryKind::Process(p) => Some(p),
+            _ => None,
+        })
+    }
+
+    /// Adds the default host when the app does not define it (with `io: true`).
+    fn add_default_host(&mut self, file: &Path) {
+        self.entries
+            .entry(DEFAULT_HOST.to_string())
+            .or_insert_with(|| Entry {
+                id: DEFAULT_HOST.to_string(),
+                kind: EntryKind::Host(HostConfig {
+                    io: true,
+                    ..HostConfig::default()
+                }),
+                file: file.to_path_buf(),
+                line: 0,
+            });
+    }
+}
+
+/// Whether `s` is a valid namespace: segments of `[A-Za-z0-9_-]` joined by `.`.
+pub fn is_namespace(s: &str) -> bool {
+    !s.is_empty() && s.split('.').all(is_segment)
+}
+
+/// Whether `s` is one namespace segment.
+pub fn is_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Whether `s` is a valid entry name: `[A-Za-z0-9_.-]+`.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+/// Whether `s` is a full entry id `namespace:name` (exactly one `:`, both sides non-empty).
+pub fn is_entry_id(s: &str) -> bool {
+    match s.split_once(':') {
+        Some((ns, name)) => !ns.is_empty() && !name.is_empty() && !name.contains(':'),
+        None => false,
+    }
+}
+
+/// Reads a source file, recording a problem when it cannot be read.
+fn read_source(path: &Path, problems: &mut Vec<Problem>) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            problems.push(Problem::new(path, None, format!("cannot read: {e}")));
+            None
+        }
+    }
+}
+
+/// `path` relative to `root` with `/` separators: the chunk name of a source file.
+fn relative_name(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Files below `dir` (recursively, skipping directories whose name starts with `.`), sorted.
+fn walk(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for item in read.flatten() {
+            let path = item.path();
+            let hidden = item.file_name().to_string_lossy().starts_with('.');
+            if path.is_dir() {
+                if !hidden {
+                    stack.push(path);
+                }
+            } else if keep(&path) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}

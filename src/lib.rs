@@ -1,0 +1,74 @@
+//! moonweave: Lua programs as Erlang-style processes on a work-stealing multithreaded scheduler.
+//!
+//! The embedding API: load an [`App`], start a [`Runtime`], spawn processes and wait for them.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use moonweave::{App, Runtime, Options, Exit};
+//!
+//! let app = Arc::new(App::load("examples/hello/hello.lua".as_ref()).expect("loads"));
+//! let runtime = Runtime::start(app, Options::default()).expect("starts");
+//! let exit = runtime.run("app:hello", Vec::new()).expect("spawns");
+//! assert!(matches!(exit, Exit::Normal(_)));
+//! ```
+
+pub mod app;
+pub mod error;
+mod log;
+pub mod lua;
+pub mod proc;
+pub mod sched;
+pub mod sync;
+pub mod value;
+
+use std::sync::Arc;
+
+pub use app::App;
+pub use error::{ErrorKind, ErrorValue};
+pub use proc::Exit;
+pub use sched::Options;
+pub use value::Value;
+
+/// A running moonweave runtime: every host of an app with its worker threads.
+pub struct Runtime {
+    scheduler: sched::Scheduler,
+}
+
+impl Runtime {
+    /// Starts every host of `app`.
+    pub fn start(app: Arc<App>, options: Options) -> std::io::Result<Runtime> {
+        Ok(Runtime {
+            scheduler: sched::Scheduler::start(app, &options)?,
+        })
+    }
+
+    /// Spawns `entry` on `host` with `args`; returns the PID.
+    pub fn spawn(&self, entry: &str, host: &str, args: Vec<Value>) -> Result<String, ErrorValue> {
+        self.scheduler
+            .spawn(entry, host, args)
+            .map(|pid| pid.to_string())
+    }
+
+    /// Spawns `entry` on the default host and waits for it to exit.
+    pub fn run(&self, entry: &str, args: Vec<Value>) -> Result<Exit, ErrorValue> {
+        let (_, exit) = self
+            .scheduler
+            .spawn_watched(entry, app::DEFAULT_HOST, args)?;
+        exit.recv().map_err(|_| {
+            ErrorValue::new(
+                ErrorKind::Internal,
+                "the runtime stopped before the process exited",
+            )
+        })
+    }
+
+    /// Number of live processes.
+    pub fn live_processes(&self) -> usize {
+        self.scheduler.live_processes()
+    }
+
+    /// Stops all workers and joins their threads.
+    pub fn shutdown(mut self) {
+        self.scheduler.shutdown();
+    }
+}

@@ -1,0 +1,16 @@
+//! The Lua side of a worker: one sandboxed Luau VM per worker thread, the conversion of values,
+//! preemption, and the globals a process sees (`process`, `errors`, `print`).
+//!
+//! This module knows nothing of how workers find work; it asks `sched::WorkerContext` to spawn,
+//! send and tell which process is running.
+
+mod bootstrap;
+pub mod convert;
+pub mod errors;
+mod message;
+pub mod preempt;
+mod print;
+mod process_api;
+mod vm;
+
+pub use vm::{Resumed, Vm, compile_check};

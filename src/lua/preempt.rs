@@ -1,0 +1,101 @@
+//! Preemption: a raw Luau interrupt with a per-worker budget.
+//!
+//! Luau calls the interrupt at loop back-edges and function calls. Each call spends one unit of
+//! the running process's budget. When the budget is spent and the running Lua thread is the
+//! process's own coroutine (not a coroutine the process created, whose `resume` would receive
+//! the yield) and it can yield, the interrupt yields it back to the worker, which requeues it.
+//! Code that cannot yield (inside `table.sort` comparators and other C calls) keeps running;
+//! after [`HARD_LIMIT`] further checks it is stopped with an error.
+//!
+//! mlua's `set_interrupt` wraps the callback in enough machinery to double the cost of a tight
+//! loop; the raw callback with thread-local state costs about 14 % (see README, "Preemption").
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::ptr;
+
+use mlua::{Lua, ffi};
+
+/// Interrupt checks a process may run past its budget without being able to yield before it is
+/// stopped with an error. At a few nanoseconds per check this is a fraction of a second.
+pub const HARD_LIMIT: u32 = 50_000_000;
+
+thread_local! {
+    /// Checks left before the running process should yield.
+    static BUDGET: Cell<u32> = const { Cell::new(u32::MAX) };
+    /// The budget a process gets each time it is resumed; 0 disables preemption.
+    static SLICE: Cell<u32> = const { Cell::new(0) };
+    /// The `lua_State` of the running process's coroutine.
+    static CURRENT: Cell<*const c_void> = const { Cell::new(ptr::null()) };
+    /// Checks since the budget ran out while the process could not yield.
+    static OVERRUN: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Installs the interrupt on this worker's VM.
+pub fn install(lua: &Lua) -> mlua::Result<()> {
+    // SAFETY: `exec_raw` gives a valid state of this VM; `lua_callbacks` returns the VM's
+    // callback table, which lives as long as the VM, and we only store a function pointer in it.
+    unsafe {
+        lua.exec_raw::<()>((), |state| {
+            (*ffi::lua_callbacks(state)).interrupt = Some(interrupt);
+        })
+    }
+}
+
+/// Sets the budget processes get on this worker (the host's `preemption_budget`).
+pub fn set_slice(slice: u32) {
+    SLICE.with(|s| s.set(slice));
+}
+
+/// Marks `thread` (a `lua_State` pointer from `Thread::to_pointer`) as the running process and
+/// refills its budget.
+pub fn enter(thread: *const c_void) {
+    CURRENT.with(|c| c.set(thread));
+    let slice = SLICE.with(Cell::get);
+    BUDGET.with(|b| b.set(if slice == 0 { u32::MAX } else { slice }));
+    OVERRUN.with(|o| o.set(0));
+}
+
+/// No process is running any more.
+pub fn leave() {
+    CURRENT.with(|c| c.set(ptr::null()));
+}
+
+unsafe extern "C-unwind" fn interrupt(state: *mut ffi::lua_State, gc: std::ffi::c_int) {
+    if gc >= 0 {
+        return; // a GC step, not a code check
+    }
+    let left = BUDGET.with(Cell::get);
+    if left > 0 {
+        BUDGET.with(|b| b.set(left - 1));
+        return;
+    }
+    if SLICE.with(Cell::get) == 0 {
+        BUDGET.with(|b| b.set(u32::MAX));
+        return;
+    }
+    let own_coroutine = CURRENT.with(Cell::get) == state as *const c_void;
+    // SAFETY: `state` is the running Lua thread the VM passed to its own interrupt callback.
+    if own_coroutine && unsafe { ffi::lua_isyieldable(state) } != 0 {
+        BUDGET.with(|b| b.set(SLICE.with(Cell::get)));
+        // SAFETY: the thread is yieldable and is the coroutine the worker resumed; yielding
+        // zero values from an interrupt is supported by Luau and returns control to `resume`.
+        unsafe {
+            ffi::lua_yield(state, 0);
+        }
+        return;
+    }
+    let overrun = OVERRUN.with(Cell::get) + 1;
+    OVERRUN.with(|o| o.set(overrun));
+    if overrun > HARD_LIMIT {
+        OVERRUN.with(|o| o.set(0));
+        // SAFETY: raising from the interrupt is how Luau stops runaway code; the message is a
+        // NUL-terminated literal without format directives.
+        unsafe {
+            ffi::luaL_error(
+                state,
+                c"process ran too long without yielding (preemption hard limit)".as_ptr(),
+            );
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! One worker's Luau VM: sandbox, globals, and starting and resuming process coroutines.
+//!
+//! Process coroutines are kept in a Lua table keyed by the worker's slot number, not as Rust
+//! handles: mlua's handle stack holds about a million entries per VM, and a process should cost
+//! nothing on the Rust side of the VM while it waits.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::rc::Rc;
+
+use mlua::{
+    Function, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value as LuaValue,
+    ffi,
+};
+
+use super::errors::{LuaError, clean_traceback, error_from_mlua, exit_error};
+use super::message::Message;
+use super::{bootstrap, convert, errors, preempt, print, process_api};
+use crate::app::ProcessEntry;
+use crate::error::{ErrorKind, ErrorValue};
+use crate::proc::process::Exit;
+use crate::sched::WorkerContext;
+use crate::value::Value;
+use mlua::thread::ThreadStatus;
+
+/// What a process did when the worker resumed it.
+#[derive(Debug)]
+pub enum Resumed {
+    /// Waiting for a message: park it.
+    Blocked,
+    /// Preempted, or yielded at top level: requeue it.
+    Yielded,
+    /// Finished.
+    Exited(Exit),
+}
+
+/// The private value a blocking operation yields to tell the worker "park me".
+static BLOCK_TOKEN: u8 = 0;
+
+fn block_token() -> LightUserData {
+    LightUserData(&BLOCK_TOKEN as *const u8 as *mut c_void)
+}
+
+/// A worker's VM.
+pub struct Vm {
+    lua: Lua,
+    /// The process body from `bootstrap.luau`.
+    body: Function,
+    /// Forgets the Lua-side state of a slot.
+    forget: Function,
+    /// Process coroutines by slot.
+    threads: Table,
+    /// Metatable of every process environment.
+    env_metatable: Table,
+    /// Compiled entry chunks by entry id; each process runs a deep clone.
+    chunks: RefCell<HashMap<String, Function>>,
+}
+
+impl Vm {
+    /// Creates and sandboxes the VM of one worker.
+    pub fn new(ctx: Rc<WorkerContext>) -> mlua::Result<Vm> {
+        let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default())?;
+        let globals = lua.globals();
+
+        let make_exit_error = lua.create_function(
+            |_, (kind, value, stack): (Option<String>, LuaValue, Option<String>)| {
+                let error = match kind.as_deref().and_then(ErrorKind::from_name) {
+                    Some(kind) => {
+                        let message = value.to_string().unwrap_or_default();
+                        ErrorValue::new(kind, message)
+                    }
+                    None => exit_error(&value, stack.map(|s| clean_traceback(&s))),
+                };
+                Ok(LuaError(error))
+            },
+        )?;
+        let c = ctx.clone();
+        let pop_message = lua.create_function(move |lua, ()| match c.pop_message() {
+            Some(envelope) => Ok(LuaValue::UserData(
+                lua.create_userdata(Message::new(envelope))?,
+            )),
+            None => Ok(LuaValue::Nil),
+        })?;
+        let c = ctx.clone();
+        let current_slot = lua.create_function(move |_, ()| Ok(c.current_slot()))?;
+        let rust_errors = errors::create_module(&lua)?;
+
+        let (body, inbox, forget, errors_table, env_metatable_fn, traceback): (
+            Function,
+            Function,
+            Function,
+            Table,
+            Function,
+            Function,
+        ) = lua
+            .load(bootstrap::SOURCE)
+            .set_name("=moonweave.bootstrap")
+            .call((
+                block_token(),
+                make_exit_error,
+                pop_message,
+                current_slot,
+                rust_errors,
+            ))?;
+        lua.set_named_registry_value("moonweave.traceback", traceback)?;
+
+        let tostring: Function = globals.get("tostring")?;
+        globals.set("print", print::create(&lua, tostring)?)?;
+        globals.set("process", process_api::create(&lua, &ctx, inbox)?)?;
+        globals.set("errors", errors_table)?;
+        // `_G` goes too: imports of names present at load time are resolved once, so a shared
+        // `_G` would bypass the per-process environment, which holds its own `_G`.
+        for name in [
+            "getfenv", "setfenv", "require", "debug", "gcinfo", "dofile", "loadfile", "_G",
+        ] {
+            globals.raw_remove(name)?;
+        }
+
+        // SAFETY: `exec_raw` passes a valid state of this VM; `luaL_sandbox(L, 1)` marks the
+        // library tables, built-in metatables and the globals read-only and enables safeenv.
+        unsafe {
+            lua.exec_raw::<()>((), |state| ffi::luaL_sandbox(state, 1))?;
+        }
+        let env_metatable: Table = env_metatable_fn.call(globals)?;
+        env_metatable.set_readonly(true);
+        preempt::install(&lua)?;
+        preempt::set_slice(ctx.preemption_budget());
+
+        Ok(Vm {
+            threads: lua.create_table()?,
+            lua,
+            body,
+            forget,
+            env_metatable,
+            chunks: RefCell::default(),
+        })
+    }
+
+    /// The compiled chunk of `entry`, compiling it on first use.
+    fn chunk(&self, entry: &ProcessEntry) -> mlua::Result<Function> {
+        if let Some(chunk) = self.chunks.borrow().get(&entry.id) {
+            return Ok(chunk.clone());
+        }
+        let chunk = self
+            .lua
+            .load(&entry.source)
+            .set_name(format!("@{}", entry.chunk_name))
+            .into_function()?;
+        self.chunks
+            .borrow_mut()
+            .insert(entry.id.clone(), chunk.clone());
+        Ok(chunk)
+    }
+
+    /// Creates the coroutine of a new process in `slot` and runs it until it first blocks.
+    pub fn start(&self, slot: u32, entry: &ProcessEntry, args: &[Value]) -> Resumed {
+        match self.prepare(slot, entry, args) {
+            Ok((thread, args)) => self.resume_thread(slot, &thread, args),
+            Err(e) => self.exit(slot, Exit::Failed(error_from_mlua(&e))),
+        }
+    }
+
+    fn prepare(
+        &self,
+        slot: u32,
+        entry: &ProcessEntry,
+        args: &[Value],
+    ) -> mlua::Result<(Thread, MultiValue)> {
+        let chunk = self.chunk(entry)?.deep_clone()?;
+        let env = self.lua.create_table()?;
+        env.raw_set("_G", &env)?;
+        env.set_metatable(Some(self.env_metatable.clone()))?;
+        env.set_safeenv(true);
+        chunk.set_environment(env)?;
+        let thread = self.lua.create_thread(self.body.clone())?;
+        self.threads.raw_set(slot, &thread)?;
+        let mut call = MultiValue::with_capacity(args.len() + 2);
+        call.push_back(LuaValue::Function(chunk));
+        call.push_back(LuaValue::String(self.lua.create_string(&entry.method)?));
+        for arg in args {
+            call.push_back(convert::from_value(&self.lua, arg)?);
+        }
+        Ok((thread, call))
+    }
+
+    /// Resumes the process in `slot`.
+    pub fn resume(&self, slot: u32) -> Resumed {
+        match self.threads.raw_get::<Thread>(slot) {
+            Ok(thread) => self.resume_thread(slot, &thread, MultiValue::new()),
+            Err(e) => self.exit(
+                slot,
+                Exit::Failed(ErrorValue::new(ErrorKind::Internal, e.to_string())),
+            ),
+        }
+    }
+
+    fn resume_thread(&self, slot: u32, thread: &Thread, args: MultiValue) -> Resumed {
+        preempt::enter(thread.to_pointer());
+        let result = thread.resume::<MultiValue>(args);
+        preempt::leave();
+        match result {
+            Ok(values) if thread.status() == ThreadStatus::Finished => {
+                self.exit(slot, finish(values))
+            }
+            Ok(values) => {
+                let blocked = values.len() == 1
+                    && matches!(values.front(), Some(LuaValue::LightUserData(t)) if *t == block_token());
+                if blocked {
+                    Resumed::Blocked
+                } else {
+                    Resumed::Yielded
+                }
+            }
+            Err(e) => self.exit(slot, Exit::Failed(error_from_mlua(&e))),
+        }
+    }
+
+    /// Forgets the coroutine and Lua-side state of `slot` and reports `exit`.
+    fn exit(&self, slot: u32, exit: Exit) -> Resumed {
+        self.discard(slot);
+        Resumed::Exited(exit)
+    }
+
+    /// Drops everything the VM holds for `slot`.
+    pub fn discard(&self, slot: u32) {
+        let _ = self.threads.raw_set(slot, LuaValue::Nil);
+        let _ = self.forget.call::<()>(slot);
+    }
+
+    /// Bytes of memory the VM's heap uses.
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+}
+
+/// Interprets the results of the process body: `true, v, e…` or `false, err`.
+fn finish(values: MultiValue) -> Exit {
+    let mut values = values.into_iter();
+    let ok = matches!(values.next(), Some(LuaValue::Boolean(true)));
+    let first = values.next().unwrap_or(LuaValue::Nil);
+    if !ok {
+        return Exit::Failed(exit_error(&first, None));
+    }
+    match values.next() {
+        None | Some(LuaValue::Nil) | Some(LuaValue::Boolean(false)) => {}
+        Some(error) => return Exit::Failed(exit_error(&error, None)),
+    }
+    match convert::to_value(&first) {
+        Ok(value) => Exit::Normal(value),
+        Err(e) => Exit::Failed(ErrorValue::new(
+            ErrorKind::Invalid,
+            format!("exit value: {}", e.message),
+        )),
+    }
+}
+
+/// Compiles `source` as Luau without running it; the error names `chunk_name` and the line.
+pub fn compile_check(chunk_name: &str, source: &str) -> Result<(), String> {
+    thread_local! {
+        static CHECKER: Lua = Lua::new();
+    }
+    CHECKER.with(|lua| {
+        lua.load(source)
+            .set_name(format!("@{chunk_name}"))
+            .into_function()
+            .map(drop)
+            .map_err(|e| match e {
+                mlua::Error::SyntaxError { message, .. } => message,
+                other => other.to_string(),
+            })
+    })
+}

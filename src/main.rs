@@ -1,0 +1,207 @@
+//! The `moonweave` command line: `run`, `check` and `list` an application.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use moonweave::app::{App, Problem};
+use moonweave::{Exit, Options, Runtime, Value};
+
+/// Run Lua programs as Erlang-style processes.
+#[derive(Parser)]
+#[command(name = "moonweave", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an application: its exec entry's result becomes the exit code.
+    Run {
+        /// A .lua file, a directory of .lua files, or a directory with YAML definition files.
+        path: PathBuf,
+        /// The entry to run (an id, or a bare name meaning app:<name>).
+        #[arg(short = 'x', long = "exec", value_name = "ID")]
+        exec: Option<String>,
+        /// Worker threads of every host that does not set `workers`.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        workers: Option<u32>,
+        /// Deny permission checks of processes without actor or scope.
+        #[arg(long)]
+        strict: bool,
+        /// Lowest level of log lines written to stderr.
+        #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+        log_level: String,
+        /// Arguments passed to the exec entry's function, as strings.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Load an application without running it and report every problem with file and line.
+    Check {
+        /// The application path.
+        path: PathBuf,
+    },
+    /// Print every entry of an application: `<id><TAB><kind>`, sorted by id.
+    List {
+        /// The application path.
+        path: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Run {
+            path,
+            exec,
+            workers,
+            args,
+            ..
+        } => run(&path, exec, workers, args),
+        Command::Check { path } => check(&path),
+        Command::List { path } => list(&path),
+    }
+}
+
+/// Loads the app and compiles every source; all problems found.
+fn load(path: &Path) -> Result<App, Vec<Problem>> {
+    let app = App::load(path).map_err(|e| e.problems)?;
+    let problems: Vec<Problem> = app
+        .processes()
+        .filter_map(|entry| {
+            moonweave::lua::compile_check(&entry.chunk_name, &entry.source)
+                .err()
+                .map(|message| syntax_problem(&entry.path, &entry.chunk_name, &message))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(app)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Turns Luau's `chunk:line: message` into a problem on the source file.
+fn syntax_problem(path: &Path, chunk_name: &str, message: &str) -> Problem {
+    let rest = message
+        .strip_prefix(chunk_name)
+        .and_then(|r| r.strip_prefix(':'));
+    if let Some((line, text)) = rest.and_then(|r| r.split_once(':'))
+        && let Ok(line) = line.parse::<usize>()
+    {
+        return Problem::new(path, Some(line), format!("syntax error:{text}"));
+    }
+    Problem::new(path, None, format!("syntax error: {message}"))
+}
+
+fn report(problems: &[Problem]) {
+    for problem in problems {
+        eprintln!("{problem}");
+    }
+}
+
+fn run(path: &Path, exec: Option<String>, workers: Option<u32>, args: Vec<String>) -> ExitCode {
+    let app = match load(path) {
+        Ok(app) => app,
+        Err(problems) => {
+            report(&problems);
+            return ExitCode::from(2);
+        }
+    };
+    let exec = match exec {
+        Some(id) if id.contains(':') => id,
+        Some(name) => format!("app:{name}"),
+        None => match &app.default_exec {
+            Some(id) => id.clone(),
+            None => {
+                eprintln!("nothing to run");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if app.process(&exec).is_none() {
+        match app.entry(&exec) {
+            Some(entry) => eprintln!("{exec} is a {}, not a process.lua entry", entry.kind.name()),
+            None => eprintln!("no entry '{exec}' to run"),
+        }
+        return ExitCode::from(2);
+    }
+    let options = Options {
+        workers: workers.map(|n| n as usize),
+    };
+    let runtime = match Runtime::start(Arc::new(app), options) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start worker threads: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let args = args.into_iter().map(Value::string).collect();
+    let exit = runtime.run(&exec, args);
+    runtime.shutdown();
+    match exit {
+        Ok(Exit::Normal(value)) => match value.as_integer() {
+            Some(n) => ExitCode::from(n.rem_euclid(256) as u8),
+            None => ExitCode::SUCCESS,
+        },
+        Ok(Exit::Failed(error)) => {
+            eprintln!("error: {}", error.message);
+            if let Some(stack) = error.stack.as_deref().filter(|s| !s.trim().is_empty()) {
+                eprintln!("{}", stack.trim_end());
+            }
+            ExitCode::from(1)
+        }
+        Err(error) => {
+            eprintln!("error: {}", error.message);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    if !path.exists() {
+        eprintln!("{}: no such file or directory", path.display());
+        return ExitCode::from(2);
+    }
+    match load(path) {
+        Ok(app) => {
+            println!("ok: {} entries", app.entries.len());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            report(&problems);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn list(path: &Path) -> ExitCode {
+    if !path.exists() {
+        eprintln!("{}: no such file or directory", path.display());
+        return ExitCode::from(2);
+    }
+    match App::load(path) {
+        Ok(app) => {
+            for (id, entry) in &app.entries {
+                println!("{id}\t{}", entry.kind.name());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            report(&e.problems);
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Processes without Lua: PIDs, the mailbox and its state word, the process table.
+//!
+//! Nothing here knows how workers run processes or what a Lua value is; a Rust-side actor of an
+//! embedding application could use the same types.
+
+pub mod mailbox;
+pub mod pid;
+pub mod process;
+pub mod table;
+
+pub use mailbox::{Mailbox, Push};
+pub use pid::{ParsedPid, Pid};
+pub use process::{Envelope, Exit, Process};
+pub use table::ProcessTable;

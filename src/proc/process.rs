@@ -1,0 +1,76 @@
+//! The shared half of a process: what other threads may touch (its mailbox, its location).
+//!
+//! The Lua half (coroutine, environment, channels) lives in its owner worker's VM and is never
+//! reachable from here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::mailbox::Mailbox;
+use super::pid::Pid;
+use crate::value::Value;
+
+/// A message as it sits in a mailbox.
+#[derive(Debug)]
+pub struct Envelope {
+    /// The sender's PID text; `None` when no process sent it.
+    pub from: Option<Arc<str>>,
+    pub topic: Box<str>,
+    pub payload: Vec<Value>,
+}
+
+/// Where a started process lives: worker index and slot in that worker's process slab.
+const UNPLACED: u64 = u64::MAX;
+
+/// A process as every thread sees it.
+pub struct Process {
+    pub pid: Pid,
+    /// `{host|0x…}`, formatted once at spawn; shared by every message this process sends.
+    pub pid_text: Arc<str>,
+    /// Index of the host the process runs on.
+    pub host: usize,
+    pub mailbox: Mailbox<Envelope>,
+    /// `worker << 32 | slot` once a worker has started the process, else `UNPLACED`. Written
+    /// once by the owner before the process can first be `WAITING`; the state word's
+    /// release/acquire makes it visible to any sender that wins the wake-up CAS.
+    location: AtomicU64,
+    /// Whether someone outside the runtime waits for this process's exit.
+    pub watched: bool,
+}
+
+impl Process {
+    /// A process that is about to be queued for its first run.
+    pub fn new(pid: Pid, pid_text: Arc<str>, host: usize) -> Self {
+        Self {
+            pid,
+            pid_text,
+            host,
+            mailbox: Mailbox::new(),
+            location: AtomicU64::new(UNPLACED),
+            watched: false,
+        }
+    }
+
+    /// Records the worker and slot that run this process.
+    pub fn place(&self, worker: usize, slot: u32) {
+        self.location
+            .store(((worker as u64) << 32) | u64::from(slot), Ordering::Relaxed);
+    }
+
+    /// The worker and slot of a started process.
+    pub fn location(&self) -> Option<(usize, u32)> {
+        match self.location.load(Ordering::Relaxed) {
+            UNPLACED => None,
+            packed => Some(((packed >> 32) as usize, packed as u32)),
+        }
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Exit {
+    /// It returned; the first return value, copied.
+    Normal(Value),
+    /// It failed: an error, a bad return, or it was stopped.
+    Failed(crate::error::ErrorValue),
+}

@@ -1,0 +1,72 @@
+//! The process table: every live process by PID, readable from every worker.
+//!
+//! Sharded by serial so that spawns and exits on different workers rarely meet on one lock, and
+//! sends (the hot path) take only a shard's read lock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use super::pid::Pid;
+use super::process::Process;
+
+/// Number of shards; a power of two well above the worker count. Picked, not tuned.
+const SHARDS: usize = 64;
+
+type Shard = RwLock<HashMap<u64, Arc<Process>, ahash::RandomState>>;
+
+/// Live processes by PID.
+pub struct ProcessTable {
+    shards: Box<[Shard]>,
+}
+
+impl ProcessTable {
+    pub fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+        }
+    }
+
+    fn shard(&self, pid: Pid) -> &Shard {
+        &self.shards[pid.0 as usize % SHARDS]
+    }
+
+    /// Adds a new process.
+    pub fn insert(&self, process: Arc<Process>) {
+        let mut shard = self
+            .shard(process.pid)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        shard.insert(process.pid.0, process);
+    }
+
+    /// The live process with this PID.
+    pub fn get(&self, pid: Pid) -> Option<Arc<Process>> {
+        let shard = self.shard(pid).read().unwrap_or_else(|e| e.into_inner());
+        shard.get(&pid.0).cloned()
+    }
+
+    /// Removes an exited process.
+    pub fn remove(&self, pid: Pid) -> Option<Arc<Process>> {
+        let mut shard = self.shard(pid).write().unwrap_or_else(|e| e.into_inner());
+        shard.remove(&pid.0)
+    }
+
+    /// Number of live processes.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+
+    /// Whether no process is alive.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for ProcessTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}

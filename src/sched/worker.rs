@@ -1,0 +1,218 @@
+//! The worker loop: find work, run it, park when there is none.
+//!
+//! Order of looking for work (ARCHITECTURE.md, "Scheduling"): the ready queue, the wake-up
+//! queue, the local spawn deque, the host's injector, then stealing from siblings. Every
+//! [`FAIRNESS_INTERVAL`] runs the wake-up queue and the deque are looked at first, so that a
+//! process that keeps itself runnable cannot starve processes woken from other threads.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crossbeam_deque::{Steal, Worker};
+use crossbeam_utils::sync::Parker;
+
+use super::context::{Local, WorkerContext};
+use super::slab::Slab;
+use super::{Shared, SpawnRequest};
+use crate::error::{ErrorKind, ErrorValue};
+use crate::log;
+use crate::lua::{Resumed, Vm};
+use crate::proc::Exit;
+
+/// Runs between two looks at the wake-up queue and deque ahead of the ready queue. Picked, not
+/// tuned (tokio uses 61 for the same purpose).
+const FAIRNESS_INTERVAL: u32 = 61;
+
+enum Work {
+    Resume(u32),
+    Start(SpawnRequest),
+}
+
+/// The body of one worker thread.
+pub(super) fn run(
+    shared: Arc<Shared>,
+    host: usize,
+    index: usize,
+    deque: Worker<SpawnRequest>,
+    parker: Parker,
+) {
+    let ctx = Rc::new(WorkerContext {
+        shared,
+        host,
+        index,
+        deque,
+        ready: RefCell::default(),
+        procs: RefCell::new(Slab::new()),
+        current: Cell::new(None),
+    });
+    let vm = match Vm::new(ctx.clone()) {
+        Ok(vm) => vm,
+        Err(e) => {
+            log::error(
+                None,
+                None,
+                &format!("cannot create the Lua VM of a worker: {e}"),
+            );
+            return;
+        }
+    };
+    let mut tick: u32 = 0;
+    while !ctx.shared.is_stopping() {
+        tick = tick.wrapping_add(1);
+        match next_work(&ctx, tick % FAIRNESS_INTERVAL == 0) {
+            Some(work) => execute(&ctx, &vm, work),
+            None => park(&ctx, &parker),
+        }
+    }
+    // Shutdown: processes still alive are dropped with the VM.
+    let remaining: Vec<Local> = ctx.procs.borrow_mut().drain().collect();
+    for local in remaining {
+        local.process.mailbox.close();
+        ctx.shared.table.remove(local.process.pid);
+    }
+}
+
+fn next_work(ctx: &WorkerContext, fair: bool) -> Option<Work> {
+    let remote = &ctx.shared.hosts[ctx.host].workers[ctx.index];
+    if fair {
+        if let Steal::Success(slot) = remote.wakeups.steal() {
+            return Some(Work::Resume(slot));
+        }
+        if let Some(request) = ctx.deque.pop() {
+            return Some(Work::Start(request));
+        }
+    }
+    if let Some(slot) = ctx.ready.borrow_mut().pop_front() {
+        return Some(Work::Resume(slot));
+    }
+    if let Steal::Success(slot) = remote.wakeups.steal() {
+        return Some(Work::Resume(slot));
+    }
+    if let Some(request) = ctx.deque.pop() {
+        return Some(Work::Start(request));
+    }
+    steal(ctx).map(Work::Start)
+}
+
+/// Takes spawn requests from the host's injector, then from siblings.
+fn steal(ctx: &WorkerContext) -> Option<SpawnRequest> {
+    let host = &ctx.shared.hosts[ctx.host];
+    loop {
+        let mut retry = false;
+        match host.injector.steal_batch_and_pop(&ctx.deque) {
+            Steal::Success(request) => return Some(request),
+            Steal::Retry => retry = true,
+            Steal::Empty => {}
+        }
+        let count = host.workers.len();
+        for offset in 1..count {
+            let sibling = &host.workers[(ctx.index + offset) % count];
+            match sibling.stealer.steal_batch_and_pop(&ctx.deque) {
+                Steal::Success(request) => return Some(request),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+        }
+        if !retry {
+            return None;
+        }
+    }
+}
+
+/// Whether any queue this worker may take from holds something.
+fn has_work(ctx: &WorkerContext) -> bool {
+    let host = &ctx.shared.hosts[ctx.host];
+    !ctx.ready.borrow().is_empty()
+        || !host.workers[ctx.index].wakeups.is_empty()
+        || !ctx.deque.is_empty()
+        || !host.injector.is_empty()
+        || host.workers.iter().any(|w| !w.stealer.is_empty())
+}
+
+fn park(ctx: &WorkerContext, parker: &Parker) {
+    let remote = &ctx.shared.hosts[ctx.host].workers[ctx.index];
+    remote.parked.store(true, Ordering::SeqCst);
+    std::sync::atomic::fence(Ordering::SeqCst);
+    if !has_work(ctx) && !ctx.shared.is_stopping() {
+        parker.park();
+    }
+    remote.parked.store(false, Ordering::SeqCst);
+}
+
+fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
+    let (slot, outcome) = match work {
+        Work::Resume(slot) => {
+            let Some(process) = ctx.procs.borrow().get(slot).map(|l| l.process.clone()) else {
+                return;
+            };
+            process.mailbox.start_running();
+            ctx.current.set(Some(slot));
+            (slot, catch_unwind(AssertUnwindSafe(|| vm.resume(slot))))
+        }
+        Work::Start(request) => {
+            let SpawnRequest {
+                process,
+                entry,
+                args,
+            } = request;
+            let slot = ctx.procs.borrow_mut().insert(Local {
+                process: process.clone(),
+                entry: entry.clone(),
+            });
+            process.place(ctx.index, slot);
+            process.mailbox.start_running();
+            ctx.current.set(Some(slot));
+            (
+                slot,
+                catch_unwind(AssertUnwindSafe(|| vm.start(slot, &entry, &args))),
+            )
+        }
+    };
+    ctx.current.set(None);
+    let resumed = outcome.unwrap_or_else(|panic| {
+        vm.discard(slot);
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Resumed::Exited(Exit::Failed(ErrorValue::new(
+            ErrorKind::Internal,
+            format!("runtime panic: {what}"),
+        )))
+    });
+    match resumed {
+        Resumed::Blocked => {
+            let parked = match ctx.procs.borrow().get(slot) {
+                Some(local) => local.process.mailbox.park(),
+                None => true,
+            };
+            if !parked {
+                ctx.ready.borrow_mut().push_back(slot);
+            }
+        }
+        Resumed::Yielded => ctx.ready.borrow_mut().push_back(slot),
+        Resumed::Exited(exit) => finish(ctx, slot, exit),
+    }
+}
+
+/// Releases everything an exited process held and reports its exit.
+fn finish(ctx: &WorkerContext, slot: u32, exit: Exit) {
+    let Some(local) = ctx.procs.borrow_mut().remove(slot) else {
+        return;
+    };
+    let process = local.process;
+    process.mailbox.close();
+    ctx.shared.table.remove(process.pid);
+    ctx.shared.hosts[ctx.host]
+        .live
+        .fetch_sub(1, Ordering::Relaxed);
+    if process.watched {
+        ctx.shared.notify_exit(process.pid, &exit);
+    } else if let Exit::Failed(error) = &exit {
+        log::process_failed(&process.pid_text, &local.entry.id, error);
+    }
+}

@@ -1,0 +1,331 @@
+//! The command line: `run` exit codes and arguments, `check` and `list`, app loading errors.
+
+mod common;
+
+use common::{app, moonweave, repo, run_main};
+
+#[test]
+fn integer_result_becomes_the_exit_code_modulo_256() {
+    assert_eq!(run_main("return function() return 7 end", &[]).code, 7);
+    assert_eq!(run_main("return function() return 300 end", &[]).code, 44);
+    assert_eq!(run_main("return function() return -1 end", &[]).code, 255);
+}
+
+#[test]
+fn non_integer_results_exit_zero() {
+    for result in ["nil", "'done'", "1.5", "{a = 1}", "false"] {
+        let out = run_main(&format!("return function() return {result} end"), &[]);
+        assert_eq!(out.code, 0, "result {result}: {out:?}");
+    }
+}
+
+#[test]
+fn an_error_exit_prints_message_and_traceback_and_exits_one() {
+    let out = run_main(
+        "local function deep() error('it broke') end\nreturn function() deep() end\n",
+        &[],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("error: main.lua:1: it broke\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("main.lua:1 function deep"),
+        "no traceback: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("main.lua:2"),
+        "no traceback: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn returning_a_second_value_is_an_error_exit() {
+    let out = run_main("return function() return nil, 'bad input' end", &[]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.starts_with("error: bad input"), "{}", out.stderr);
+}
+
+#[test]
+fn arguments_after_double_dash_reach_the_entry_as_strings() {
+    let out = run_main(
+        "return function(a, b, c) print(type(a), a, b, c) return 0 end",
+        &["--", "1", "two"],
+    );
+    assert_eq!(out.ok(), "string\t1\ttwo\tnil\n");
+}
+
+#[test]
+fn exec_flag_picks_the_entry_by_id_or_bare_name() {
+    let app = app(&[
+        ("main.lua", "return function() print('main') end"),
+        ("other.lua", "return function() print('other') end"),
+        ("sub/deep.lua", "return function() print('deep') end"),
+    ]);
+    assert_eq!(app.run(&[]).ok(), "main\n");
+    assert_eq!(app.run(&["-x", "other"]).ok(), "other\n");
+    assert_eq!(app.run(&["--exec", "app.sub:deep"]).ok(), "deep\n");
+}
+
+#[test]
+fn unknown_exec_entry_exits_two() {
+    let app = app(&[("main.lua", "return function() end")]);
+    let out = app.run(&["-x", "app:nope"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no entry 'app:nope'"), "{}", out.stderr);
+    let out = app.run(&["-x", "app:processes"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("not a process.lua entry"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn directory_without_main_has_nothing_to_run() {
+    let app = app(&[("worker.lua", "return function() end")]);
+    let out = app.run(&[]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("nothing to run"), "{}", out.stderr);
+}
+
+#[test]
+fn workers_flag_is_validated() {
+    let app = app(&[("main.lua", "return function() return 3 end")]);
+    assert_eq!(app.run(&["--workers", "1"]).code, 3);
+    assert_eq!(app.run(&["--workers", "0"]).code, 2);
+}
+
+#[test]
+fn list_prints_entries_sorted_with_the_default_host() {
+    let app = app(&[
+        ("main.lua", "return function() end"),
+        ("b.lua", "return function() end"),
+        ("lib/util.lua", "return {}"),
+    ]);
+    let out = moonweave(&["list", app.dir.to_str().unwrap()]);
+    assert_eq!(
+        out.ok(),
+        "app.lib:util\tprocess.lua\napp:b\tprocess.lua\napp:main\tprocess.lua\napp:processes\tprocess.host\n"
+    );
+}
+
+#[test]
+fn single_file_mode_names_the_entry_after_the_file() {
+    let app = app(&[("greet.lua", "return function() print(process.id()) end")]);
+    let file = app.path("greet.lua");
+    let out = moonweave(&["run", file.to_str().unwrap()]);
+    assert_eq!(out.ok(), "app:greet\n");
+}
+
+const YAML_APP: &str = "\
+namespace: app
+entries:
+  - name: main
+    kind: process.lua
+    source: file://main.lua
+    modules: [time]
+  - name: pool_host
+    kind: process.host
+    host: {workers: 1, mailbox_limit: 10, preemption_budget: 500}
+    lifecycle: {auto_start: true}
+";
+
+#[test]
+fn yaml_app_runs_its_main_entry_and_other_namespaces() {
+    let app = app(&[
+        ("app.yaml", YAML_APP),
+        (
+            "main.lua",
+            "return function()\n  local pid = process.spawn('app.workers:square', 'app:pool_host', process.pid(), 12)\n  print(process.inbox():receive():payload())\n  return 0\nend\n",
+        ),
+        (
+            "workers/workers.yaml",
+            "namespace: app.workers\nentries:\n  - name: square\n    kind: process.lua\n    source: file://square.lua\n    method: run\n    meta: {owner: tests}\n",
+        ),
+        (
+            "workers/square.lua",
+            "local function run(parent, n) process.send(parent, 'result', n * n) end\nreturn {run = run}\n",
+        ),
+        ("notes.yaml", "just: some other yaml\n"),
+    ]);
+    assert_eq!(app.run(&[]).ok(), "144\n");
+    let out = moonweave(&["list", app.dir.to_str().unwrap()]);
+    assert_eq!(
+        out.ok(),
+        "app.workers:square\tprocess.lua\napp:main\tprocess.lua\napp:pool_host\tprocess.host\napp:processes\tprocess.host\n"
+    );
+    assert_eq!(
+        moonweave(&["check", app.dir.to_str().unwrap()]).ok(),
+        "ok: 4 entries\n"
+    );
+}
+
+#[test]
+fn check_reports_every_problem_with_file_and_line() {
+    let app = app(&[
+        (
+            "app.yaml",
+            "namespace: app\nentries:\n  - name: main\n    kind: process.lua\n    source: file://main.lua\n    colour: blue\n  - name: h\n    kind: process.hots\n  - name: w\n    kind: process.lua\n    source: file://w.lua\n    modules: [time, nope]\n",
+        ),
+        ("main.lua", "return function()\n  local x = \nend\n"),
+        ("w.lua", "return function() end\n"),
+        (
+            "broken.yaml",
+            "namespace: app.b\nentries:\n  - name: [unclosed\n",
+        ),
+    ]);
+    let out = moonweave(&["check", app.dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let yaml = app.path("app.yaml");
+    let expect = [
+        format!(
+            "{}:6: app:main: unknown field 'colour' for a process.lua entry",
+            yaml.display()
+        ),
+        format!(
+            "{}:8: app:h: unknown entry kind 'process.hots'",
+            yaml.display()
+        ),
+        format!("{}:12: app:w: unknown module 'nope'", yaml.display()),
+    ];
+    for line in &expect {
+        assert!(
+            out.stderr.lines().any(|l| l == line),
+            "missing {line:?} in\n{}",
+            out.stderr
+        );
+    }
+    let broken = format!("{}:", app.path("broken.yaml").display());
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with(&broken) && l.contains("invalid YAML")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn check_reports_lua_syntax_errors_with_file_and_line() {
+    let app = app(&[
+        ("main.lua", "return function()\n  local x = \nend\n"),
+        ("other.lua", "return function()\n\n\n  if then end\nend\n"),
+    ]);
+    let out = moonweave(&["check", app.dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    let main = format!("{}:3: syntax error:", app.path("main.lua").display());
+    let other = format!("{}:4: syntax error:", app.path("other.lua").display());
+    assert!(
+        out.stderr.lines().any(|l| l.starts_with(&main)),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.lines().any(|l| l.starts_with(&other)),
+        "{}",
+        out.stderr
+    );
+    // `run` refuses to start such an app.
+    assert_eq!(app.run(&[]).code, 2);
+}
+
+#[test]
+fn yaml_load_errors_cover_references_paths_and_duplicates() {
+    let app = app(&[(
+        "app.yaml",
+        "namespace: app\nentries:\n  - name: main\n    kind: process.lua\n    source: file://../outside.lua\n  - name: a\n    kind: process.lua\n    source: file://missing.lua\n  - name: h\n    kind: process.host\n    host: {workers: 0, io: yes-please}\n  - name: h\n    kind: process.host\n",
+    )]);
+    let out = moonweave(&["check", app.dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    let yaml = app.path("app.yaml").display().to_string();
+    for (line, text) in [
+        (5, "leaves the app directory"),
+        (8, "does not exist"),
+        (11, "host.workers must be an integer >= 1"),
+        (11, "host.io must be a boolean"),
+    ] {
+        let prefix = format!("{yaml}:{line}: ");
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(text)),
+            "missing line {line} {text:?} in\n{}",
+            out.stderr
+        );
+    }
+    let out = moonweave(&["list", app.dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+}
+
+#[test]
+fn duplicate_entry_ids_are_a_load_error() {
+    let app = app(&[
+        (
+            "a.yaml",
+            "namespace: app\nentries:\n  - name: main\n    kind: process.lua\n    source: file://main.lua\n",
+        ),
+        (
+            "b.yaml",
+            "namespace: app\nentries:\n  - {name: main, kind: process.host}\n",
+        ),
+        ("main.lua", "return function() end"),
+    ]);
+    let out = moonweave(&["check", app.dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("duplicate entry id 'app:main'"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(moonweave(&["check", "/no/such/app"]).code, 2);
+    assert_eq!(moonweave(&["list", "/no/such/app"]).code, 2);
+    assert_eq!(moonweave(&["frobnicate"]).code, 2);
+    assert_eq!(moonweave(&["run", "/no/such/app.lua"]).code, 2);
+}
+
+#[test]
+fn help_is_available_for_every_command() {
+    for args in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["check", "--help"],
+        vec!["list", "--help"],
+    ] {
+        let out = moonweave(&args);
+        assert_eq!(out.code, 0);
+        assert!(
+            out.stdout.contains("Usage: moonweave"),
+            "{args:?}: {}",
+            out.stdout
+        );
+    }
+    assert!(moonweave(&["--version"]).stdout.starts_with("moonweave "));
+}
+
+#[test]
+fn examples_run_as_the_readme_says() {
+    let hello = moonweave(&["run", &repo("examples/hello/hello.lua"), "--", "moon"]);
+    assert!(
+        hello
+            .ok()
+            .starts_with("hello, moon! I am app:hello at {app:processes|0x"),
+        "{hello:?}"
+    );
+    let ping = moonweave(&["run", &repo("examples/ping_pong"), "--", "2"]);
+    assert_eq!(ping.ok(), "pong 1 from pong\npong 2 from pong\n");
+    let fanout = moonweave(&["run", &repo("examples/fanout")]);
+    assert_eq!(
+        fanout.ok(),
+        "10000 workers answered, sum of squares = 333383335000\n"
+    );
+}
