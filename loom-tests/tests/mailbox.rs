@@ -11,6 +11,16 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use moonweave_loom_tests::mailbox::{Mailbox, Push};
 
+/// Explores every interleaving with up to three preemptions per thread (loom's recommended
+/// bound; the full space of the two-sender model does not finish in CI's time).
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(f);
+}
+
 /// One run of the process: receive everything, then park (or look again if notified).
 fn run_once(mailbox: &Mailbox<u32>, received: &mut Vec<u32>) {
     mailbox.start_running();
@@ -53,7 +63,7 @@ fn send(mailbox: &Mailbox<u32>, run_queue: &AtomicUsize, message: u32) -> Push {
 
 #[test]
 fn send_racing_with_park_loses_no_wake_up() {
-    loom::model(|| {
+    model(|| {
         let mailbox = Arc::new(Mailbox::new());
         let run_queue = Arc::new(AtomicUsize::new(0));
         let sender = {
@@ -79,7 +89,7 @@ fn send_racing_with_park_loses_no_wake_up() {
 
 #[test]
 fn two_senders_keep_their_order_and_every_message_arrives_once() {
-    loom::model(|| {
+    model(|| {
         let mailbox = Arc::new(Mailbox::new());
         let run_queue = Arc::new(AtomicUsize::new(0));
         // Sender A sends 11 then 12, sender B sends 21: A's order must hold, B's message must
@@ -112,7 +122,7 @@ fn two_senders_keep_their_order_and_every_message_arrives_once() {
 
 #[test]
 fn send_racing_with_exit_never_schedules_an_exited_process() {
-    loom::model(|| {
+    model(|| {
         let mailbox = Arc::new(Mailbox::<u32>::new());
         let run_queue = Arc::new(AtomicUsize::new(0));
         let sender = {

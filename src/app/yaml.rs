@@ -22,7 +22,8 @@ enum Yaml {
     Null,
     Bool(bool),
     Int(i64),
-    Float(f64),
+    /// A number that is not an integer (its value is never needed: no field takes one yet).
+    Float,
     Str(String),
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
@@ -54,12 +55,10 @@ impl<'de> Deserialize<'de> for Yaml {
                 Ok(Yaml::Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Yaml, E> {
-                i64::try_from(v)
-                    .map(Yaml::Int)
-                    .or(Ok(Yaml::Float(v as f64)))
+                Ok(i64::try_from(v).map_or(Yaml::Float, Yaml::Int))
             }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Yaml, E> {
-                Ok(Yaml::Float(v))
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Yaml, E> {
+                Ok(Yaml::Float)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Yaml, E> {
                 Ok(Yaml::Str(v.to_string()))
@@ -92,7 +91,7 @@ impl Yaml {
             Yaml::Null => "null",
             Yaml::Bool(_) => "a boolean",
             Yaml::Int(_) => "an integer",
-            Yaml::Float(_) => "a number",
+            Yaml::Float => "a number",
             Yaml::Str(_) => "a string",
             Yaml::Seq(_) => "a list",
             Yaml::Map(_) => "a map",

@@ -212,7 +212,9 @@ pub fn create_module(lua: &Lua) -> mlua::Result<Table> {
                             }
                         },
                         _ => {
-                            return raise_invalid("errors.wrap expects an error object or a string");
+                            return raise_invalid(
+                                "errors.wrap expects an error object or a string",
+                            );
                         }
                     };
                     let wrapped = LuaError(ErrorValue {

@@ -46,15 +46,6 @@ impl<T> Slab<T> {
         self.free.clear();
         self.items.drain(..).flatten()
     }
-
-    /// Number of stored items.
-    pub fn len(&self) -> usize {
-        self.items.len() - self.free.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 impl<T> Default for Slab<T> {
@@ -75,7 +66,6 @@ mod tests {
         assert_eq!(slab.remove(a), Some("a"));
         assert_eq!(slab.insert("c"), a);
         assert_eq!(slab.get(b), Some(&"b"));
-        assert_eq!(slab.len(), 2);
         assert_eq!(slab.remove(a), Some("c"));
         assert_eq!(slab.remove(a), None);
     }

@@ -62,7 +62,7 @@ pub(super) fn run(
     let mut tick: u32 = 0;
     while !ctx.shared.is_stopping() {
         tick = tick.wrapping_add(1);
-        match next_work(&ctx, tick % FAIRNESS_INTERVAL == 0) {
+        match next_work(&ctx, tick.is_multiple_of(FAIRNESS_INTERVAL)) {
             Some(work) => execute(&ctx, &vm, work),
             None => park(&ctx, &parker),
         }

@@ -1,0 +1,190 @@
+//! Isolation between processes, preemption, and crash containment.
+
+mod common;
+
+use common::{app, run_main};
+
+#[test]
+fn globals_of_one_process_are_invisible_to_others() {
+    let app = app(&[
+        (
+            "main.lua",
+            r##"counter = 1
+            return function()
+                counter += 1
+                _G.viaG = "g"
+                assert(viaG == "g" and _G.counter == 2)
+                process.spawn("app:peek", "app:processes", process.pid())
+                print(process.inbox():receive():payload())
+                print(counter, viaG)
+            end"##,
+        ),
+        (
+            "peek.lua",
+            r##"return function(parent)
+                local seen = tostring(counter) .. "," .. tostring(viaG)
+                counter = 100
+                viaG = "peek"
+                process.send(parent, "seen", seen)
+            end"##,
+        ),
+    ]);
+    assert_eq!(app.run(&[]).ok(), "nil,nil\n2\tg\n");
+}
+
+#[test]
+fn module_level_state_is_per_process() {
+    let app = app(&[(
+        "main.lua",
+        r##"local calls = 0
+            return function(parent)
+                calls += 1
+                if parent then process.send(parent, "calls", calls) return end
+                for _ = 1, 3 do process.spawn("app:main", "app:processes", process.pid()) end
+                local total = 0
+                for _ = 1, 3 do total += process.inbox():receive():payload() end
+                print(calls, total)
+            end"##,
+    )]);
+    assert_eq!(app.run(&[]).ok(), "1\t3\n");
+}
+
+#[test]
+fn libraries_and_builtins_are_read_only() {
+    let out = run_main(
+        r##"return function()
+            local function try(f) local ok, e = pcall(f) return ok and "ok" or tostring(e):gsub("^main.lua:%d+: ", "") end
+            print(try(function() string.x = 1 end))
+            print(try(function() rawset(math, "pi", 3) end))
+            print(try(function() table.insert = nil end))
+            print(try(function() process.pid = nil end))
+            print(try(function() print = function() end end))
+            print(try(function() string = {} end))
+            print(try(function() getmetatable("").__index = {} end))
+            print(getfenv, setfenv, debug, require, loadfile, dofile)
+            print(string.upper("still works"), ("x"):rep(3))
+        end"##,
+        &[],
+    );
+    assert_eq!(
+        out.ok(),
+        "attempt to modify a readonly table\n\
+         attempt to modify a readonly table\n\
+         attempt to modify a readonly table\n\
+         attempt to modify a readonly table\n\
+         cannot assign built-in global 'print'\n\
+         cannot assign built-in global 'string'\n\
+         attempt to modify a readonly table\n\
+         nil\tnil\tnil\tnil\tnil\tnil\n\
+         STILL WORKS\txxx\n"
+    );
+}
+
+#[test]
+fn a_busy_loop_does_not_starve_other_processes_on_its_worker() {
+    let app = app(&[
+        (
+            "main.lua",
+            r##"return function()
+                process.spawn("app:spin", "app:processes")
+                local echo = process.spawn("app:echo", "app:processes", process.pid())
+                for i = 1, 3 do
+                    process.send(echo, "ping", i)
+                    print(process.inbox():receive():payload())
+                end
+                return 0
+            end"##,
+        ),
+        ("spin.lua", "return function() while true do end end"),
+        (
+            "echo.lua",
+            "return function(p) while true do process.send(p, 'pong', process.inbox():receive():payload()) end end",
+        ),
+    ]);
+    assert_eq!(app.run(&["--workers", "1"]).ok(), "1\n2\n3\n");
+}
+
+#[test]
+fn preemption_can_be_turned_off_per_host_and_a_busy_main_still_finishes() {
+    let app = app(&[
+        (
+            "app.yaml",
+            "namespace: app\nentries:\n  - {name: main, kind: process.lua, source: file://main.lua}\n  - {name: processes, kind: process.host, host: {preemption_budget: 0}}\n",
+        ),
+        (
+            "main.lua",
+            "return function() local n = 0 for i = 1, 3000000 do n += i end return n % 256 end",
+        ),
+    ]);
+    // 3000000 * 3000001 / 2 = 4500001500000, whose remainder modulo 256 is 96.
+    assert_eq!(app.run(&[]).code, 96);
+}
+
+#[test]
+fn code_that_cannot_yield_is_stopped_after_the_hard_limit() {
+    let out = run_main(
+        r##"return function()
+            local ok, err = pcall(table.sort, {3, 2, 1}, function(a, b) while true do end end)
+            print(ok, err)
+            return 0
+        end"##,
+        &["--workers", "1"],
+    );
+    assert_eq!(
+        out.ok(),
+        "false\tprocess ran too long without yielding (preemption hard limit)\n"
+    );
+}
+
+#[test]
+fn a_failing_process_ends_alone_and_is_logged_with_its_traceback() {
+    let app = app(&[
+        (
+            "main.lua",
+            r##"return function()
+                local bad = process.spawn("app:crash", "app:processes")
+                while process.send(bad, "ping") do coroutine.yield() end
+                local good = process.spawn("app:echo", "app:processes", process.pid())
+                process.send(good, "ping", "still alive")
+                print(process.inbox():receive():payload())
+            end"##,
+        ),
+        (
+            "crash.lua",
+            "local function explode() error('kaboom') end\nreturn function() explode() end\n",
+        ),
+        (
+            "echo.lua",
+            "return function(p) process.send(p, 'pong', process.inbox():receive():payload()) end",
+        ),
+    ]);
+    let out = app.run(&["--workers", "1"]);
+    assert_eq!(out.ok(), "still alive\n");
+    let log = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("process failed"))
+        .expect("a crash log line");
+    assert!(log.contains(" ERROR {app:processes|0x"), "{log}");
+    assert!(
+        log.ends_with("app:crash: process failed: [UNKNOWN] crash.lua:1: kaboom"),
+        "{log}"
+    );
+    assert!(
+        out.stderr.contains("crash.lua:1 function explode"),
+        "no traceback: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn error_objects_raised_by_a_process_keep_their_kind() {
+    let out = run_main(
+        r##"return function()
+            error(errors.new{message = "nope", kind = errors.PERMISSION_DENIED})
+        end"##,
+        &[],
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.starts_with("error: nope\n"), "{}", out.stderr);
+}
