@@ -475,17 +475,7 @@ impl FileReader<'_> {
             return None;
         };
         let dir = self.file.parent().unwrap_or(self.root);
-        let joined = dir.join(rel);
-        let mut normal = PathBuf::new();
-        for component in joined.components() {
-            match component {
-                Component::ParentDir => {
-                    normal.pop();
-                }
-                Component::CurDir => {}
-                other => normal.push(other),
-            }
-        }
+        let normal = normalize(&dir.join(rel));
         let root = normalize(self.root);
         if !normal.starts_with(&root) {
             self.problem(
@@ -575,6 +565,7 @@ impl FileReader<'_> {
     }
 }
 
+/// `path` with `.` and `..` components resolved lexically.
 fn normalize(path: &Path) -> PathBuf {
     let mut normal = PathBuf::new();
     for component in path.components() {

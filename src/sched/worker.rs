@@ -132,7 +132,20 @@ fn has_work(ctx: &WorkerContext) -> bool {
         || host.workers.iter().any(|w| !w.stealer.is_empty())
 }
 
+/// Looks for work this many times, with a spin hint between looks, before parking. A message
+/// to a process on a worker that is still spinning costs no futex wake-up; an idle worker stops
+/// spinning after roughly 20–50 µs. Picked by measuring ping-pong and ring (README).
+const SPIN_LOOKS: u32 = 400;
+
 fn park(ctx: &WorkerContext, parker: &Parker) {
+    for _ in 0..SPIN_LOOKS {
+        if has_work(ctx) || ctx.shared.is_stopping() {
+            return;
+        }
+        for _ in 0..16 {
+            std::hint::spin_loop();
+        }
+    }
     let remote = &ctx.shared.hosts[ctx.host].workers[ctx.index];
     remote.parked.store(true, Ordering::SeqCst);
     std::sync::atomic::fence(Ordering::SeqCst);

@@ -1,0 +1,4 @@
+return function(parent)
+    process.send(parent, "ready")
+    process.inbox():receive()
+end
