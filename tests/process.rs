@@ -213,7 +213,7 @@ fn message_objects_have_topic_from_and_payload() {
             assert(inbox == process.inbox(), "inbox() returns the same channel")
             local msg, ok = inbox:receive()
             assert(ok == true)
-            print(msg:topic(), msg:from() == me, tostring(msg), typeof(msg))
+            print(msg:topic(), msg:from() == me, tostring(msg), (pcall(function() msg.x = 1 end)))
             local a, b, c, d = msg:payload()
             print(a, b, c.n, d, select("#", msg:payload()))
             assert(select(3, msg:payload()) == c, "payload() returns the same tables")
@@ -221,16 +221,19 @@ fn message_objects_have_topic_from_and_payload() {
             print(empty:topic(), select("#", empty:payload()))
             local ok2, err = process.send(me, "fwd", msg)
             print(ok2, err:kind())
+            local _, nested = process.send(me, "fwd", {inner = {msg}})
+            print(nested:message())
             print(pcall(inbox.send, inbox, 1))
         end"##,
         &[],
     );
     assert_eq!(
         out.ok(),
-        "hello\ttrue\tMessage(hello)\tMessage\n\
+        "hello\ttrue\tMessage(hello)\tfalse\n\
          a\tnil\t1\ttrue\t4\n\
          empty\t0\n\
          nil\tINVALID\n\
+         cannot copy a value of type Message\n\
          false\tcannot send on a receive-only channel\n"
     );
 }

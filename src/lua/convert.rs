@@ -1,5 +1,6 @@
 //! Deep copies between Lua values and [`Value`], with the copy rules of process.md §1.
 
+use std::cell::Cell;
 use std::ffi::c_void;
 
 use mlua::{Lua, Value as LuaValue};
@@ -7,6 +8,22 @@ use mlua::{Lua, Value as LuaValue};
 use super::errors::LuaError;
 use crate::error::{ErrorKind, ErrorValue};
 use crate::value::Value;
+
+thread_local! {
+    /// The metatable of this worker's Message objects: tables that must not be copied.
+    static MESSAGE_METATABLE: Cell<*const c_void> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Records the metatable of Message objects on this worker's VM.
+pub fn set_message_metatable(metatable: &mlua::Table) {
+    MESSAGE_METATABLE.with(|m| m.set(metatable.to_pointer()));
+}
+
+fn is_message(table: &mlua::Table) -> bool {
+    table
+        .metatable()
+        .is_some_and(|mt| MESSAGE_METATABLE.with(Cell::get) == mt.to_pointer())
+}
 
 /// Deepest table nesting a copy accepts (the outer table is level 1).
 pub const MAX_DEPTH: usize = 128;
@@ -35,6 +52,9 @@ fn copy(value: &LuaValue, path: &mut Vec<*const c_void>) -> Result<Value, ErrorV
         LuaValue::Integer(i) => Value::Number(*i as f64),
         LuaValue::Number(n) => Value::Number(*n),
         LuaValue::String(s) => Value::String(s.as_bytes().as_ref().into()),
+        LuaValue::Table(table) if is_message(table) => {
+            return Err(invalid("cannot copy a value of type Message".into()));
+        }
         LuaValue::Table(table) => {
             let id = table.to_pointer();
             if path.contains(&id) {

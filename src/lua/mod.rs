@@ -7,7 +7,6 @@
 mod bootstrap;
 pub mod convert;
 pub mod errors;
-mod message;
 pub mod preempt;
 mod print;
 mod process_api;

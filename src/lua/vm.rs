@@ -15,7 +15,6 @@ use mlua::{
 };
 
 use super::errors::{LuaError, clean_traceback, error_from_mlua, exit_error};
-use super::message::Message;
 use super::{bootstrap, convert, errors, preempt, print, process_api};
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
@@ -76,23 +75,36 @@ impl Vm {
             },
         )?;
         let c = ctx.clone();
-        let pop_message = lua.create_function(move |lua, ()| match c.pop_message() {
-            Some(envelope) => Ok(LuaValue::UserData(
-                lua.create_userdata(Message::new(envelope))?,
-            )),
-            None => Ok(LuaValue::Nil),
+        // `count, topic, from, payload…` of the oldest message, or nothing; the bootstrap
+        // builds the Message object from it.
+        let pop_message = lua.create_function(move |lua, ()| {
+            let Some(envelope) = c.pop_message() else {
+                return Ok(MultiValue::new());
+            };
+            let mut values = MultiValue::with_capacity(envelope.payload.len() + 3);
+            values.push_back(LuaValue::Number(envelope.payload.len() as f64));
+            values.push_back(LuaValue::String(lua.create_string(&*envelope.topic)?));
+            values.push_back(match &envelope.from {
+                Some(from) => LuaValue::String(lua.create_string(&**from)?),
+                None => LuaValue::Nil,
+            });
+            for value in &envelope.payload {
+                values.push_back(convert::from_value(lua, value)?);
+            }
+            Ok(values)
         })?;
         let c = ctx.clone();
         let current_slot = lua.create_function(move |_, ()| Ok(c.current_slot()))?;
         let rust_errors = errors::create_module(&lua)?;
 
-        let (body, inbox, forget, errors_table, env_metatable_fn, traceback): (
+        let (body, inbox, forget, errors_table, env_metatable_fn, traceback, message_metatable): (
             Function,
             Function,
             Function,
             Table,
             Function,
             Function,
+            Table,
         ) = lua
             .load(bootstrap::SOURCE)
             .set_name("=moonweave.bootstrap")
@@ -104,6 +116,7 @@ impl Vm {
                 rust_errors,
             ))?;
         lua.set_named_registry_value("moonweave.traceback", traceback)?;
+        convert::set_message_metatable(&message_metatable);
 
         let tostring: Function = globals.get("tostring")?;
         globals.set("print", print::create(&lua, tostring)?)?;
