@@ -188,3 +188,29 @@ fn error_objects_raised_by_a_process_keep_their_kind() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.starts_with("error: nope\n"), "{}", out.stderr);
 }
+
+#[test]
+fn load_compiles_source_into_the_calling_process_globals() {
+    let out = run_main(
+        r##"return function()
+            secret = 41
+            local f = assert(loadstring("secret += 1; made_here = true; return secret"))
+            print(f(), made_here, secret)
+            local g = load("return ...", "=chunk")
+            print(g(1, 2))
+            local bad, message = load("return +")
+            print(bad, (message:gsub("^.-:%d+: ", "")) ~= "")
+            local ok, err = pcall(load, 42)
+            print(ok, string.find(tostring(err), "string expected, got number", 1, true) ~= nil)
+            print((load("\27Lua\0\1")))
+        end"##,
+        &[],
+    );
+    let stdout = out.ok();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "42\ttrue\t42");
+    assert_eq!(lines[1], "1\t2");
+    assert_eq!(lines[2], "nil\ttrue");
+    assert_eq!(lines[3], "false\ttrue", "a non-string source raises");
+    assert_eq!(lines[4], "nil", "bytecode must not load");
+}

@@ -344,3 +344,30 @@ fn ten_thousand_processes_fan_in_to_one() {
     ]);
     assert_eq!(app.run(&[]).code, 0);
 }
+
+#[test]
+fn a_full_mailbox_refuses_messages_with_unavailable() {
+    let app = app(&[
+        (
+            "app.yaml",
+            "namespace: app\nentries:\n  - {name: main, kind: process.lua, source: file://main.lua}\n  - {name: processes, kind: process.host, host: {mailbox_limit: 3}}\n",
+        ),
+        (
+            "main.lua",
+            r##"return function()
+                local me = process.pid()
+                for i = 1, 3 do assert(process.send(me, "m", i)) end
+                local ok, err = process.send(me, "m", 4)
+                print(ok, err:kind())
+                print(process.inbox():receive():payload())
+                print(process.send(me, "m", 5))
+                local _, full = process.send(me, "m", 6)
+                print(full:kind())
+            end"##,
+        ),
+    ]);
+    assert_eq!(
+        app.run(&[]).ok(),
+        "nil\tUNAVAILABLE\n1\ntrue\nUNAVAILABLE\n"
+    );
+}

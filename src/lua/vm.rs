@@ -50,6 +50,8 @@ pub struct Vm {
     forget: Function,
     /// Process coroutines by slot.
     threads: Table,
+    /// Process environments (global tables) by slot, for `load`.
+    envs: Table,
     /// Metatable of every process environment.
     env_metatable: Table,
     /// Compiled entry chunks by entry id; each process runs a deep clone.
@@ -118,6 +120,11 @@ impl Vm {
         lua.set_named_registry_value("moonweave.traceback", traceback)?;
         convert::set_message_metatable(&message_metatable);
 
+        let envs = lua.create_table()?;
+        let load = loader(&lua, &ctx, &envs)?;
+        globals.set("loadstring", load.clone())?;
+        globals.set("load", load)?;
+
         let tostring: Function = globals.get("tostring")?;
         globals.set("print", print::create(&lua, tostring)?)?;
         globals.set("process", process_api::create(&lua, &ctx, inbox)?)?;
@@ -142,6 +149,7 @@ impl Vm {
 
         Ok(Vm {
             threads: lua.create_table()?,
+            envs,
             lua,
             body,
             forget,
@@ -185,6 +193,7 @@ impl Vm {
         env.raw_set("_G", &env)?;
         env.set_metatable(Some(self.env_metatable.clone()))?;
         env.set_safeenv(true);
+        self.envs.raw_set(slot, &env)?;
         chunk.set_environment(env)?;
         let thread = self.lua.create_thread(self.body.clone())?;
         self.threads.raw_set(slot, &thread)?;
@@ -238,6 +247,7 @@ impl Vm {
     /// Drops everything the VM holds for `slot`.
     pub fn discard(&self, slot: u32) {
         let _ = self.threads.raw_set(slot, LuaValue::Nil);
+        let _ = self.envs.raw_set(slot, LuaValue::Nil);
         let _ = self.forget.call::<()>(slot);
     }
 
@@ -245,6 +255,36 @@ impl Vm {
     pub fn used_memory(&self) -> usize {
         self.lua.used_memory()
     }
+}
+
+/// `load(src, chunkname?)` / `loadstring`: compiles source text (never bytecode) with the
+/// calling process's globals; `fn` or `nil, message` on a syntax error.
+fn loader(lua: &Lua, ctx: &Rc<WorkerContext>, envs: &Table) -> mlua::Result<Function> {
+    let (ctx, envs) = (ctx.clone(), envs.clone());
+    lua.create_function(move |lua, (source, name): (LuaValue, Option<String>)| {
+        let LuaValue::String(source) = source else {
+            return Err(mlua::Error::runtime(format!(
+                "bad argument #1 to 'load' (string expected, got {})",
+                convert::type_name(&source)
+            )));
+        };
+        let env: Table = match ctx.current_slot() {
+            Some(slot) => envs.raw_get(slot)?,
+            None => return Err(mlua::Error::runtime("load called outside a process")),
+        };
+        let name = name.unwrap_or_else(|| "=(load)".to_string());
+        let source = source.as_bytes().to_vec();
+        let chunk = lua
+            .load(source)
+            .set_name(name)
+            .set_mode(mlua::chunk::ChunkMode::Text)
+            .set_environment(env);
+        Ok(match chunk.into_function() {
+            Ok(f) => (Some(f), None),
+            Err(mlua::Error::SyntaxError { message, .. }) => (None, Some(message)),
+            Err(e) => (None, Some(e.to_string())),
+        })
+    })
 }
 
 /// Interprets the results of the process body: `true, v, e…` or `false, err`.

@@ -4,7 +4,7 @@
 //! reachable from here.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::mailbox::Mailbox;
 use super::pid::Pid;
@@ -36,6 +36,9 @@ pub struct Process {
     location: AtomicU64,
     /// Whether someone outside the runtime waits for this process's exit.
     pub watched: bool,
+    /// Messages waiting in the mailbox, counted only on hosts with a `mailbox_limit` (the
+    /// counter costs two atomic operations per message, which unlimited hosts do not pay).
+    waiting: AtomicUsize,
 }
 
 impl Process {
@@ -48,6 +51,7 @@ impl Process {
             mailbox: Mailbox::new(),
             location: AtomicU64::new(UNPLACED),
             watched: false,
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -55,6 +59,20 @@ impl Process {
     pub fn place(&self, worker: usize, slot: u32) {
         self.location
             .store(((worker as u64) << 32) | u64::from(slot), Ordering::Relaxed);
+    }
+
+    /// Reserves room for one more message under `limit`; `false` when the mailbox is full.
+    pub fn reserve_message(&self, limit: usize) -> bool {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= limit {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back the room of a message that was received (or never sent).
+    pub fn release_message(&self) {
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// The worker and slot of a started process.

@@ -75,7 +75,12 @@ impl WorkerContext {
     pub fn pop_message(&self) -> Option<Envelope> {
         let slot = self.current.get()?;
         let procs = self.procs.borrow();
-        procs.get(slot)?.process.mailbox.pop()
+        let process = &procs.get(slot)?.process;
+        let envelope = process.mailbox.pop()?;
+        if self.shared.hosts[self.host].config.mailbox_limit > 0 {
+            process.release_message();
+        }
+        Some(envelope)
     }
 
     /// Spawns `entry` on `host` with `args`; returns the child's PID text.
@@ -114,6 +119,13 @@ impl WorkerContext {
     /// Puts `envelope` in the mailbox of `dest`, waking it if it waits.
     pub fn send(&self, dest: &str, envelope: Envelope) -> Result<(), ErrorValue> {
         let target = self.resolve(dest)?;
+        let limit = self.shared.hosts[target.host].config.mailbox_limit as usize;
+        if limit > 0 && !target.reserve_message(limit) {
+            return Err(ErrorValue::new(
+                ErrorKind::Unavailable,
+                format!("the mailbox of {dest} is full ({limit} messages waiting)"),
+            ));
+        }
         match target.mailbox.push(envelope) {
             Push::Delivered => Ok(()),
             Push::Wake => {
