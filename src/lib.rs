@@ -13,6 +13,7 @@
 //! ```
 
 pub mod app;
+pub mod duration;
 pub mod error;
 mod log;
 pub mod lua;

@@ -143,3 +143,31 @@ fn send_racing_with_exit_never_schedules_an_exited_process() {
         assert_eq!(mailbox.push(8), Push::Closed);
     });
 }
+
+#[test]
+fn a_timer_racing_a_send_schedules_the_process_once() {
+    model(|| {
+        let mailbox = Arc::new(Mailbox::new());
+        let run_queue = Arc::new(AtomicUsize::new(0));
+        // The process has run and waits (for a timer, say).
+        let mut received = Vec::new();
+        run_once(&mailbox, &mut received);
+        let sender = {
+            let (mailbox, run_queue) = (mailbox.clone(), run_queue.clone());
+            thread::spawn(move || send(&mailbox, &run_queue, 1))
+        };
+        // The owner fires the timer: the same CAS as a sender's.
+        if mailbox.wake() {
+            let queued = run_queue.fetch_add(1, Ordering::AcqRel);
+            assert_eq!(queued, 0, "a process was put on a run queue twice");
+        }
+        sender.join().unwrap();
+        assert_eq!(
+            run_queue.load(Ordering::Acquire),
+            1,
+            "the process was not scheduled exactly once"
+        );
+        run_once(&mailbox, &mut received);
+        assert_eq!(received, vec![1]);
+    });
+}

@@ -7,9 +7,11 @@
 mod bootstrap;
 pub mod convert;
 pub mod errors;
+mod modules;
 pub mod preempt;
 mod print;
 mod process_api;
+mod time;
 mod vm;
 
 pub use vm::{Resumed, Vm, compile_check};

@@ -15,7 +15,7 @@ use mlua::{
 };
 
 use super::errors::{LuaError, clean_traceback, error_from_mlua, exit_error};
-use super::{bootstrap, convert, errors, preempt, print, process_api};
+use super::{bootstrap, convert, errors, modules, preempt, print, process_api, time};
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::process::Exit;
@@ -99,7 +99,7 @@ impl Vm {
         let current_slot = lua.create_function(move |_, ()| Ok(c.current_slot()))?;
         let rust_errors = errors::create_module(&lua)?;
 
-        let (body, inbox, forget, errors_table, env_metatable_fn, traceback, message_metatable): (
+        type Bootstrap = (
             Function,
             Function,
             Function,
@@ -107,7 +107,20 @@ impl Vm {
             Function,
             Function,
             Table,
-        ) = lua
+            Table,
+            Function,
+        );
+        let (
+            body,
+            inbox,
+            forget,
+            errors_table,
+            env_metatable_fn,
+            traceback,
+            message_metatable,
+            time,
+            raising,
+        ): Bootstrap = lua
             .load(bootstrap::SOURCE)
             .set_name("=moonweave.bootstrap")
             .call((
@@ -116,6 +129,8 @@ impl Vm {
                 pop_message,
                 current_slot,
                 rust_errors,
+                time::start_sleep(&lua, &ctx)?,
+                time::sleep_finished(&lua, &ctx)?,
             ))?;
         lua.set_named_registry_value("moonweave.traceback", traceback)?;
         convert::set_message_metatable(&message_metatable);
@@ -127,12 +142,23 @@ impl Vm {
 
         let tostring: Function = globals.get("tostring")?;
         globals.set("print", print::create(&lua, tostring)?)?;
-        globals.set("process", process_api::create(&lua, &ctx, inbox)?)?;
+        let process = process_api::create(&lua, &ctx, inbox)?;
+        let require = modules::require(
+            &lua,
+            &ctx,
+            [
+                ("process", process.clone()),
+                ("errors", errors_table.clone()),
+            ],
+            time,
+        )?;
+        globals.set("require", raising.call::<Function>(require)?)?;
+        globals.set("process", process)?;
         globals.set("errors", errors_table)?;
         // `_G` goes too: imports of names present at load time are resolved once, so a shared
         // `_G` would bypass the per-process environment, which holds its own `_G`.
         for name in [
-            "getfenv", "setfenv", "require", "debug", "gcinfo", "dofile", "loadfile", "_G",
+            "getfenv", "setfenv", "debug", "gcinfo", "dofile", "loadfile", "_G",
         ] {
             globals.raw_remove(name)?;
         }

@@ -120,6 +120,16 @@ impl<T> Mailbox<T> {
         }
     }
 
+    /// Owner only: wakes a `WAITING` process for a reason that is not a message (a timer).
+    ///
+    /// Returns `true` when the caller must schedule it: the same CAS a sender makes, so a timer
+    /// and a message racing to wake the process schedule it once.
+    pub fn wake(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, SCHEDULED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
     /// Owner only: the process exited. Later pushes report [`Push::Closed`]; messages still
     /// queued are dropped here.
     pub fn close(&self) {

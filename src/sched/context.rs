@@ -6,10 +6,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam_deque::Worker;
 
 use super::slab::Slab;
+use super::timer::Timers;
 use super::{Shared, SpawnRequest};
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
@@ -20,6 +22,8 @@ use crate::value::Value;
 pub(super) struct Local {
     pub process: Arc<Process>,
     pub entry: Arc<ProcessEntry>,
+    /// Sequence number of the timer the process sleeps on, until it fires.
+    pub timer: Option<u64>,
 }
 
 /// One worker's view of the runtime.
@@ -37,6 +41,8 @@ pub struct WorkerContext {
     pub(super) procs: RefCell<Slab<Local>>,
     /// The slot of the process being resumed, if any.
     pub(super) current: Cell<Option<u32>>,
+    /// Deadlines of this worker's processes.
+    pub(super) timers: RefCell<Timers>,
 }
 
 impl WorkerContext {
@@ -81,6 +87,50 @@ impl WorkerContext {
             process.release_message();
         }
         Some(envelope)
+    }
+
+    /// Starts a sleep of the running process: its timer fires after `duration`.
+    pub fn start_sleep(&self, duration: std::time::Duration) {
+        let Some(slot) = self.current.get() else {
+            return;
+        };
+        let seq = self
+            .timers
+            .borrow_mut()
+            .add(Instant::now() + duration, slot);
+        if let Some(local) = self.procs.borrow_mut().get_mut(slot) {
+            local.timer = Some(seq);
+        }
+    }
+
+    /// Whether the running process's sleep is over.
+    pub fn sleep_finished(&self) -> bool {
+        let Some(slot) = self.current.get() else {
+            return true;
+        };
+        self.procs
+            .borrow()
+            .get(slot)
+            .is_none_or(|l| l.timer.is_none())
+    }
+
+    /// Fires every due timer: its process is scheduled if it waits. Returns the next deadline.
+    pub(super) fn fire_due_timers(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let mut timers = self.timers.borrow_mut();
+        while let Some((seq, slot)) = timers.pop_due(now) {
+            let mut procs = self.procs.borrow_mut();
+            let Some(local) = procs.get_mut(slot) else {
+                continue;
+            };
+            if local.timer == Some(seq) {
+                local.timer = None;
+                if local.process.mailbox.wake() {
+                    self.ready.borrow_mut().push_back(slot);
+                }
+            }
+        }
+        timers.next_deadline()
     }
 
     /// Spawns `entry` on `host` with `args`; returns the child's PID text.

@@ -22,6 +22,7 @@
 
 mod context;
 mod slab;
+mod timer;
 mod worker;
 
 use std::collections::HashMap;

@@ -32,6 +32,10 @@ impl<T> Slab<T> {
         self.items.get(slot as usize)?.as_ref()
     }
 
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut T> {
+        self.items.get_mut(slot as usize)?.as_mut()
+    }
+
     /// Takes the item out of `slot`, freeing the slot.
     pub fn remove(&mut self, slot: u32) -> Option<T> {
         let item = self.items.get_mut(slot as usize)?.take();

@@ -10,6 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use crossbeam_deque::{Steal, Worker};
 use crossbeam_utils::sync::Parker;
@@ -47,6 +48,7 @@ pub(super) fn run(
         ready: RefCell::default(),
         procs: RefCell::new(Slab::new()),
         current: Cell::new(None),
+        timers: RefCell::default(),
     });
     let vm = match Vm::new(ctx.clone()) {
         Ok(vm) => vm,
@@ -62,9 +64,14 @@ pub(super) fn run(
     let mut tick: u32 = 0;
     while !ctx.shared.is_stopping() {
         tick = tick.wrapping_add(1);
+        let next_timer = if ctx.timers.borrow().is_empty() {
+            None
+        } else {
+            ctx.fire_due_timers()
+        };
         match next_work(&ctx, tick.is_multiple_of(FAIRNESS_INTERVAL)) {
             Some(work) => execute(&ctx, &vm, work),
-            None => park(&ctx, &parker),
+            None => park(&ctx, &parker, next_timer),
         }
     }
     // Shutdown: processes still alive are dropped with the VM.
@@ -138,9 +145,13 @@ fn has_work(ctx: &WorkerContext) -> bool {
 /// 2.62 → 2.32 s); not tuned further.
 const SPIN_LOOKS: u32 = 400;
 
-fn park(ctx: &WorkerContext, parker: &Parker) {
+/// Parks until woken, or until `next_timer` is due.
+fn park(ctx: &WorkerContext, parker: &Parker, next_timer: Option<Instant>) {
     for _ in 0..SPIN_LOOKS {
-        if has_work(ctx) || ctx.shared.is_stopping() {
+        if has_work(ctx)
+            || ctx.shared.is_stopping()
+            || next_timer.is_some_and(|t| t <= Instant::now())
+        {
             return;
         }
         for _ in 0..16 {
@@ -151,7 +162,10 @@ fn park(ctx: &WorkerContext, parker: &Parker) {
     remote.parked.store(true, Ordering::SeqCst);
     std::sync::atomic::fence(Ordering::SeqCst);
     if !has_work(ctx) && !ctx.shared.is_stopping() {
-        parker.park();
+        match next_timer {
+            Some(deadline) => parker.park_deadline(deadline),
+            None => parker.park(),
+        }
     }
     remote.parked.store(false, Ordering::SeqCst);
 }
@@ -175,6 +189,7 @@ fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
             let slot = ctx.procs.borrow_mut().insert(Local {
                 process: process.clone(),
                 entry: entry.clone(),
+                timer: None,
             });
             process.place(ctx.index, slot);
             process.mailbox.start_running();
