@@ -63,6 +63,17 @@ impl Runtime {
         })
     }
 
+    /// Spawns `entry` on `host`; returns its PID and a receiver of its exit.
+    pub fn spawn_watched(
+        &self,
+        entry: &str,
+        host: &str,
+        args: Vec<Value>,
+    ) -> Result<(String, std::sync::mpsc::Receiver<Exit>), ErrorValue> {
+        let (pid, exit) = self.scheduler.spawn_watched(entry, host, args)?;
+        Ok((pid.to_string(), exit))
+    }
+
     /// Number of live processes.
     pub fn live_processes(&self) -> usize {
         self.scheduler.live_processes()

@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use clap::{Parser, Subcommand};
 use moonweave::app::{App, Problem};
@@ -149,7 +152,17 @@ fn run(path: &Path, exec: Option<String>, workers: Option<u32>, args: Vec<String
         }
     };
     let args = args.into_iter().map(Value::string).collect();
-    let exit = runtime.run(&exec, args);
+    let exit = match wait_for_exit_or_signal(&runtime, &exec, args) {
+        Ending::Exit(exit) => exit,
+        Ending::Signal(signal) => {
+            eprintln!(
+                "moonweave: {}, shutting down (again to exit at once)",
+                signal_name(signal)
+            );
+            runtime.shutdown();
+            return ExitCode::from(128 + signal as u8);
+        }
+    };
     runtime.shutdown();
     match exit {
         Ok(Exit::Normal(value)) => match value.as_integer() {
@@ -167,6 +180,66 @@ fn run(path: &Path, exec: Option<String>, workers: Option<u32>, args: Vec<String
             eprintln!("error: {}", error.message);
             ExitCode::from(1)
         }
+    }
+}
+
+/// How `run` ends: the exec entry exited, or a signal asked to stop.
+enum Ending {
+    Exit(Result<Exit, moonweave::ErrorValue>),
+    Signal(i32),
+}
+
+/// Spawns the exec entry and waits for its exit or for SIGINT/SIGTERM. After the first signal a
+/// second one ends the command at once, with the same exit code.
+fn wait_for_exit_or_signal(runtime: &Runtime, exec: &str, args: Vec<Value>) -> Ending {
+    let (events, ending) = mpsc::channel();
+    let signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => Some(signals),
+        Err(e) => {
+            eprintln!("moonweave: cannot handle signals ({e}); Ctrl+C stops at once");
+            None
+        }
+    };
+    if let Some(mut signals) = signals {
+        let events = events.clone();
+        std::thread::spawn(move || {
+            let mut seen = false;
+            for signal in signals.forever() {
+                if seen {
+                    std::process::exit(128 + signal);
+                }
+                seen = true;
+                let _ = events.send(Ending::Signal(signal));
+            }
+        });
+    }
+    match runtime.spawn_watched(exec, moonweave::app::DEFAULT_HOST, args) {
+        Ok((_, exit)) => {
+            std::thread::spawn(move || {
+                let result = exit.recv().map_err(|_| {
+                    moonweave::ErrorValue::new(
+                        moonweave::ErrorKind::Internal,
+                        "the runtime stopped before the process exited",
+                    )
+                });
+                let _ = events.send(Ending::Exit(result));
+            });
+        }
+        Err(e) => return Ending::Exit(Err(e)),
+    }
+    ending.recv().unwrap_or_else(|_| {
+        Ending::Exit(Err(moonweave::ErrorValue::new(
+            moonweave::ErrorKind::Internal,
+            "lost the exit",
+        )))
+    })
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGINT => "interrupted (SIGINT)",
+        SIGTERM => "terminated (SIGTERM)",
+        _ => "signal",
     }
 }
 
