@@ -4,6 +4,7 @@
 //! rounds, best kept) and prints a Markdown table next to the Erlang/OTP 25 figures measured on
 //! the same 2-core machine (from the project's issue 2) and the project's targets.
 //! `cargo bench --bench workloads -- ring` runs only the workloads whose name contains `ring`.
+//! `benches/compare.sh` runs each workload in a fresh process next to Erlang/OTP.
 
 use std::path::Path;
 use std::sync::Arc;
