@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use crossbeam_deque::{Injector, Steal};
 
+pub use std::sync::Mutex;
 pub use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A lock-free multi-producer FIFO queue whose storage is allocated on the first push.

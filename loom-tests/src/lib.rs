@@ -1,6 +1,6 @@
 //! loom models of moonweave's concurrency core.
 //!
-//! The runtime's `src/proc/mailbox.rs` is compiled here unchanged, against a `sync` facade built
+//! The runtime's `src/proc/mailbox.rs` and `src/proc/watchers.rs` are compiled here unchanged, against a `sync` facade built
 //! on loom's atomics. The queue in the facade is a loom mutex around a `VecDeque`: the models
 //! check the state-word protocol assuming a linearizable FIFO queue, which is the contract of
 //! the lock-free queue the runtime uses (`crossbeam_deque::Injector`).
@@ -10,7 +10,7 @@ pub mod sync {
 
     use std::collections::VecDeque;
 
-    use loom::sync::Mutex;
+    pub use loom::sync::Mutex;
     pub use loom::sync::atomic::{AtomicU8, Ordering};
 
     /// A linearizable FIFO queue with the interface of `moonweave::sync::Queue`.
@@ -43,3 +43,9 @@ pub mod sync {
 
 #[path = "../../src/proc/mailbox.rs"]
 pub mod mailbox;
+
+#[path = "../../src/proc/pid.rs"]
+pub mod pid;
+
+#[path = "../../src/proc/watchers.rs"]
+pub mod watchers;

@@ -1,27 +1,86 @@
-//! The `process` global: identity, spawn, send and the inbox (process.md §2–§5).
+//! The `process` global (process.md): identity, spawning, sending, the inbox and events
+//! channels, monitors, the name registry and options.
+//!
+//! Every function validates its arguments first and returns `nil, err` (or `false, err` where
+//! the spec says) instead of raising.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use mlua::{Function, Lua, MultiValue, Table, Value as LuaValue};
 
 use super::convert;
 use super::errors::{fail, fail_with};
 use crate::app::is_entry_id;
-use crate::error::ErrorKind;
-use crate::proc::Envelope;
-use crate::sched::WorkerContext;
+use crate::error::{ErrorKind, ErrorValue};
+use crate::proc::registry::is_valid_name;
+use crate::proc::{Envelope, Exit};
+use crate::sched::{Event, WorkerContext};
 
-/// Builds the `process` table for one worker VM. `inbox` is the Lua-side `process.inbox`.
-pub fn create(lua: &Lua, ctx: &Rc<WorkerContext>, inbox: Function) -> mlua::Result<Table> {
+/// The Lua-implemented parts of `process`, from the bootstrap.
+pub struct LuaParts {
+    pub inbox: Function,
+    pub events: Function,
+}
+
+fn one(value: LuaValue) -> mlua::Result<MultiValue> {
+    Ok(MultiValue::from_iter([value]))
+}
+
+fn string(lua: &Lua, text: &str) -> mlua::Result<LuaValue> {
+    Ok(LuaValue::String(lua.create_string(text)?))
+}
+
+/// `true` on success, `nil, err` on failure.
+fn done(lua: &Lua, result: Result<(), ErrorValue>) -> mlua::Result<MultiValue> {
+    match result {
+        Ok(()) => one(LuaValue::Boolean(true)),
+        Err(e) => fail(lua, e),
+    }
+}
+
+/// A destination argument: a non-empty string.
+fn dest_argument(value: Option<LuaValue>, function: &str) -> Result<String, ErrorValue> {
+    match value {
+        Some(LuaValue::String(s)) if !s.as_bytes().is_empty() => Ok(s.to_string_lossy()),
+        _ => Err(ErrorValue::new(
+            ErrorKind::Invalid,
+            format!("{function}: dest must be a PID or a name"),
+        )),
+    }
+}
+
+/// A full entry id argument, or `None` when it is not one.
+fn entry_id_argument(value: &LuaValue) -> Option<String> {
+    match value {
+        LuaValue::String(s) => {
+            let s = s.to_str().ok()?.to_string();
+            is_entry_id(&s).then_some(s)
+        }
+        _ => None,
+    }
+}
+
+/// A registry name argument.
+fn name_argument(value: &LuaValue, function: &str) -> Result<String, ErrorValue> {
+    match value {
+        LuaValue::String(s) if is_valid_name(&s.to_string_lossy()) => Ok(s.to_string_lossy()),
+        _ => Err(ErrorValue::new(
+            ErrorKind::Invalid,
+            format!("{function}: a name is a non-empty string that does not start with '{{'"),
+        )),
+    }
+}
+
+/// Builds the `process` table for one worker VM.
+pub fn create(lua: &Lua, ctx: &Rc<WorkerContext>, parts: LuaParts) -> mlua::Result<Table> {
     let process = lua.create_table()?;
 
     let c = ctx.clone();
     process.set(
         "pid",
-        lua.create_function(move |lua, ()| match c.current_process() {
-            Some(p) => Ok(MultiValue::from_iter([LuaValue::String(
-                lua.create_string(&*p.pid_text)?,
-            )])),
+        lua.create_function(move |lua, ()| match c.current_pid_text() {
+            Some(pid) => one(string(lua, &pid)?),
             None => fail_with(lua, ErrorKind::Invalid, "no process is running"),
         })?,
     )?;
@@ -30,62 +89,54 @@ pub fn create(lua: &Lua, ctx: &Rc<WorkerContext>, inbox: Function) -> mlua::Resu
     process.set(
         "id",
         lua.create_function(move |lua, ()| match c.current_entry() {
-            Some(entry) => Ok(MultiValue::from_iter([LuaValue::String(
-                lua.create_string(&entry.id)?,
-            )])),
+            Some(entry) => one(string(lua, &entry.id)?),
             None => fail_with(lua, ErrorKind::Invalid, "no process is running"),
         })?,
     )?;
 
-    let c = ctx.clone();
-    process.set(
-        "spawn",
-        lua.create_function(move |lua, args: MultiValue| {
-            let mut args = args.into_iter();
-            let id = args.next().unwrap_or(LuaValue::Nil);
-            let host = args.next().unwrap_or(LuaValue::Nil);
-            let Some(id) = entry_id_argument(&id) else {
-                return fail_with(
-                    lua,
-                    ErrorKind::Invalid,
-                    "spawn: id must be an entry id 'namespace:name'",
-                );
-            };
-            let Some(host) = entry_id_argument(&host) else {
-                return fail_with(
-                    lua,
-                    ErrorKind::Invalid,
-                    "spawn: host must be an entry id 'namespace:name'",
-                );
-            };
-            let rest: Vec<LuaValue> = args.collect();
-            let values = match convert::to_values(&rest) {
-                Ok(values) => values,
-                Err(e) => return fail(lua, e),
-            };
-            match c.spawn(&id, &host, values) {
-                Ok(pid) => Ok(MultiValue::from_iter([LuaValue::String(
-                    lua.create_string(&*pid)?,
-                )])),
-                Err(e) => fail(lua, e),
-            }
-        })?,
-    )?;
+    for (name, monitored) in [("spawn", false), ("spawn_monitored", true)] {
+        let c = ctx.clone();
+        process.set(
+            name,
+            lua.create_function(move |lua, args: MultiValue| {
+                let mut args = args.into_iter();
+                let id = args.next().unwrap_or(LuaValue::Nil);
+                let host = args.next().unwrap_or(LuaValue::Nil);
+                let Some(id) = entry_id_argument(&id) else {
+                    return fail_with(
+                        lua,
+                        ErrorKind::Invalid,
+                        format!("{name}: id must be an entry id 'namespace:name'"),
+                    );
+                };
+                let Some(host) = entry_id_argument(&host) else {
+                    return fail_with(
+                        lua,
+                        ErrorKind::Invalid,
+                        format!("{name}: host must be an entry id 'namespace:name'"),
+                    );
+                };
+                let rest: Vec<LuaValue> = args.collect();
+                let values = match convert::to_values(&rest) {
+                    Ok(values) => values,
+                    Err(e) => return fail(lua, e),
+                };
+                match c.spawn(&id, &host, values, monitored) {
+                    Ok(pid) => one(string(lua, &pid)?),
+                    Err(e) => fail(lua, e),
+                }
+            })?,
+        )?;
+    }
 
     let c = ctx.clone();
     process.set(
         "send",
         lua.create_function(move |lua, args: MultiValue| {
             let mut args = args.into_iter();
-            let dest = match args.next() {
-                Some(LuaValue::String(s)) if !s.as_bytes().is_empty() => s.to_string_lossy(),
-                _ => {
-                    return fail_with(
-                        lua,
-                        ErrorKind::Invalid,
-                        "send: dest must be a PID or a name",
-                    );
-                }
+            let dest = match dest_argument(args.next(), "send") {
+                Ok(dest) => dest,
+                Err(e) => return fail(lua, e),
             };
             let topic = match args.next() {
                 Some(LuaValue::String(s)) => s.to_string_lossy(),
@@ -104,28 +155,175 @@ pub fn create(lua: &Lua, ctx: &Rc<WorkerContext>, inbox: Function) -> mlua::Resu
                 Err(e) => return fail(lua, e),
             };
             let envelope = Envelope {
-                from: c.current_process().map(|p| p.pid_text.clone()),
+                from: c.current_pid_text(),
                 topic: topic.into_boxed_str(),
                 payload,
             };
-            match c.send(&dest, envelope) {
-                Ok(()) => Ok(MultiValue::from_iter([LuaValue::Boolean(true)])),
+            done(lua, c.send(&dest, envelope))
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    process.set(
+        "monitor",
+        lua.create_function(move |lua, dest: Option<LuaValue>| {
+            match dest_argument(dest, "monitor") {
+                Ok(dest) => done(lua, c.monitor(&dest)),
                 Err(e) => fail(lua, e),
             }
         })?,
     )?;
 
-    process.set("inbox", inbox)?;
+    let c = ctx.clone();
+    process.set(
+        "unmonitor",
+        lua.create_function(move |lua, dest: Option<LuaValue>| {
+            match dest_argument(dest, "unmonitor") {
+                Ok(dest) => done(lua, c.unmonitor(&dest)),
+                Err(e) => fail(lua, e),
+            }
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    process.set(
+        "get_options",
+        lua.create_function(move |lua, ()| {
+            let options = lua.create_table()?;
+            options.set("trap_links", c.trap_links())?;
+            Ok(options)
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    process.set(
+        "set_options",
+        lua.create_function(move |lua, options: LuaValue| {
+            let invalid = |m: &str| -> mlua::Result<MultiValue> {
+                let mut v = fail_with(lua, ErrorKind::Invalid, format!("set_options: {m}"))?;
+                v.pop_front();
+                v.push_front(LuaValue::Boolean(false));
+                Ok(v)
+            };
+            let LuaValue::Table(options) = options else {
+                return invalid("options must be a table");
+            };
+            let mut trap = None;
+            for pair in options.pairs::<LuaValue, LuaValue>() {
+                match pair? {
+                    (LuaValue::String(k), LuaValue::Boolean(b))
+                        if k.as_bytes().as_ref() == b"trap_links" =>
+                    {
+                        trap = Some(b)
+                    }
+                    (LuaValue::String(k), _) if k.as_bytes().as_ref() == b"trap_links" => {
+                        return invalid("trap_links must be a boolean");
+                    }
+                    (k, _) => return invalid(&format!("unknown option {}", k.to_string()?)),
+                }
+            }
+            if let Some(trap) = trap {
+                c.set_trap_links(trap);
+            }
+            one(LuaValue::Boolean(true))
+        })?,
+    )?;
+
+    // The sandbox makes the globals' direct children read-only; these nested tables are
+    // frozen here (process.md: `process.event` and `process.registry` are read-only too).
+    let registry = registry(lua, ctx)?;
+    registry.set_readonly(true);
+    process.set("registry", registry)?;
+    let event = lua.create_table()?;
+    event.set("EXIT", "pid.exit")?;
+    event.set("LINK_DOWN", "pid.link.down")?;
+    event.set("CANCEL", "pid.cancel")?;
+    event.set_readonly(true);
+    process.set("event", event)?;
+    process.set("inbox", parts.inbox)?;
+    process.set("events", parts.events)?;
     Ok(process)
 }
 
-/// A full entry id argument, or `None` when it is not one.
-fn entry_id_argument(value: &LuaValue) -> Option<String> {
-    match value {
-        LuaValue::String(s) => {
-            let s = s.to_str().ok()?.to_string();
-            is_entry_id(&s).then_some(s)
+/// `process.registry`: register, lookup, unregister (process.md §13).
+fn registry(lua: &Lua, ctx: &Rc<WorkerContext>) -> mlua::Result<Table> {
+    let registry = lua.create_table()?;
+
+    let c = ctx.clone();
+    registry.set(
+        "register",
+        lua.create_function(move |lua, (name, pid): (LuaValue, LuaValue)| {
+            let name = match name_argument(&name, "register") {
+                Ok(name) => name,
+                Err(e) => return fail(lua, e),
+            };
+            let pid = match &pid {
+                LuaValue::Nil => None,
+                LuaValue::String(s) => Some(s.to_string_lossy()),
+                _ => {
+                    return fail_with(
+                        lua,
+                        ErrorKind::Invalid,
+                        "register: pid must be a PID string",
+                    );
+                }
+            };
+            done(lua, c.register(&name, pid.as_deref()))
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    registry.set(
+        "lookup",
+        lua.create_function(move |lua, name: LuaValue| {
+            let name = match name_argument(&name, "lookup") {
+                Ok(name) => name,
+                Err(e) => return fail(lua, e),
+            };
+            match c.lookup(&name) {
+                Ok(pid) => one(string(lua, &pid)?),
+                Err(e) => fail(lua, e),
+            }
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    registry.set(
+        "unregister",
+        lua.create_function(
+            move |lua, name: LuaValue| match name_argument(&name, "unregister") {
+                Ok(name) => one(LuaValue::Boolean(c.unregister(&name))),
+                Err(e) => {
+                    let mut v = fail(lua, e)?;
+                    v.pop_front();
+                    v.push_front(LuaValue::Boolean(false));
+                    Ok(v)
+                }
+            },
+        )?,
+    )?;
+    Ok(registry)
+}
+
+/// The Lua table of a lifecycle event.
+pub fn event_table(lua: &Lua, event: &Event) -> mlua::Result<Table> {
+    let table = lua.create_table()?;
+    match event {
+        Event::Exit { from, exit } => {
+            table.set("kind", "pid.exit")?;
+            table.set("from", &**from)?;
+            table.set("result", result_table(lua, exit)?)?;
         }
-        _ => None,
     }
+    Ok(table)
+}
+
+/// `{value = v}` or `{error = e}`: each receiver gets its own copy.
+fn result_table(lua: &Lua, exit: &Arc<Exit>) -> mlua::Result<Table> {
+    let result = lua.create_table()?;
+    match &**exit {
+        Exit::Normal(value) => result.set("value", convert::from_value(lua, value)?)?,
+        Exit::Failed(error) => result.set("error", super::errors::LuaError(error.clone()))?,
+    }
+    Ok(result)
 }

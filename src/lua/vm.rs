@@ -96,6 +96,11 @@ impl Vm {
             Ok(values)
         })?;
         let c = ctx.clone();
+        let pop_event = lua.create_function(move |lua, ()| match c.pop_event() {
+            Some(event) => Ok(LuaValue::Table(process_api::event_table(lua, &event)?)),
+            None => Ok(LuaValue::Nil),
+        })?;
+        let c = ctx.clone();
         let current_slot = lua.create_function(move |_, ()| Ok(c.current_slot()))?;
         let rust_errors = errors::create_module(&lua)?;
 
@@ -109,6 +114,7 @@ impl Vm {
             Table,
             Table,
             Function,
+            Function,
         );
         let (
             body,
@@ -120,6 +126,7 @@ impl Vm {
             message_metatable,
             time,
             raising,
+            events,
         ): Bootstrap = lua
             .load(bootstrap::SOURCE)
             .set_name("=moonweave.bootstrap")
@@ -131,6 +138,7 @@ impl Vm {
                 rust_errors,
                 time::start_sleep(&lua, &ctx)?,
                 time::sleep_finished(&lua, &ctx)?,
+                pop_event,
             ))?;
         lua.set_named_registry_value("moonweave.traceback", traceback)?;
         convert::set_message_metatable(&message_metatable);
@@ -142,7 +150,7 @@ impl Vm {
 
         let tostring: Function = globals.get("tostring")?;
         globals.set("print", print::create(&lua, tostring)?)?;
-        let process = process_api::create(&lua, &ctx, inbox)?;
+        let process = process_api::create(&lua, &ctx, process_api::LuaParts { inbox, events })?;
         let require = modules::require(
             &lua,
             &ctx,

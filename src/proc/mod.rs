@@ -6,9 +6,13 @@
 pub mod mailbox;
 pub mod pid;
 pub mod process;
+pub mod registry;
 pub mod table;
+pub mod watchers;
 
 pub use mailbox::{Mailbox, Push};
 pub use pid::{ParsedPid, Pid};
-pub use process::{Envelope, Exit, Process};
+pub use process::{Envelope, Exit, Process, Signal};
+pub use registry::Registry;
 pub use table::ProcessTable;
+pub use watchers::{Farewell, Watchers};

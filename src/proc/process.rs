@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::mailbox::Mailbox;
 use super::pid::Pid;
+use super::watchers::Watchers;
 use crate::value::Value;
 
 /// A message as it sits in a mailbox.
@@ -17,6 +18,18 @@ pub struct Envelope {
     pub from: Option<Arc<str>>,
     pub topic: Box<str>,
     pub payload: Vec<Value>,
+}
+
+/// An entry of a mailbox: a message, or a lifecycle event of another process.
+#[derive(Debug)]
+pub enum Signal {
+    Message(Envelope),
+    /// A monitored process exited.
+    Exit {
+        from: Arc<str>,
+        pid: Pid,
+        exit: Arc<Exit>,
+    },
 }
 
 /// Where a started process lives: worker index and slot in that worker's process slab.
@@ -29,7 +42,9 @@ pub struct Process {
     pub pid_text: Arc<str>,
     /// Index of the host the process runs on.
     pub host: usize,
-    pub mailbox: Mailbox<Envelope>,
+    pub mailbox: Mailbox<Signal>,
+    /// Its monitors, links and names, for its exit.
+    pub watchers: Watchers,
     /// `worker << 32 | slot` once a worker has started the process, else `UNPLACED`. Written
     /// once by the owner before the process can first be `WAITING`; the state word's
     /// release/acquire makes it visible to any sender that wins the wake-up CAS.
@@ -43,12 +58,13 @@ pub struct Process {
 
 impl Process {
     /// A process that is about to be queued for its first run.
-    pub fn new(pid: Pid, pid_text: Arc<str>, host: usize) -> Self {
+    pub fn new(pid: Pid, pid_text: Arc<str>, host: usize, watchers: Watchers) -> Self {
         Self {
             pid,
             pid_text,
             host,
             mailbox: Mailbox::new(),
+            watchers,
             location: AtomicU64::new(UNPLACED),
             watched: false,
             waiting: AtomicUsize::new(0),

@@ -4,7 +4,7 @@
 //! its callbacks; the worker loop (`worker.rs`) owns the run queues it fills.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,15 +15,59 @@ use super::timer::Timers;
 use super::{Shared, SpawnRequest};
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
-use crate::proc::{Envelope, Process, Push, pid};
+use crate::proc::{Envelope, Exit, Pid, Process, Push, Signal, pid};
 use crate::value::Value;
 
-/// A process this worker has started.
+/// A process this worker has started: the owner-only state the Lua side reads through the
+/// context.
 pub(super) struct Local {
     pub process: Arc<Process>,
     pub entry: Arc<ProcessEntry>,
     /// Sequence number of the timer the process sleeps on, until it fires.
     pub timer: Option<u64>,
+    /// Messages taken from the mailbox while looking for an event, oldest first.
+    pub messages: VecDeque<Envelope>,
+    /// Lifecycle events taken from the mailbox while looking for a message, oldest first.
+    pub events: VecDeque<Event>,
+    /// Processes this one monitors. An EXIT from a process not in here (unmonitored since)
+    /// is dropped, which is how `unmonitor` also discards an EXIT already queued.
+    pub monitoring: HashSet<Pid, ahash::RandomState>,
+    /// `process.set_options{trap_links = …}`.
+    pub trap_links: bool,
+}
+
+impl Local {
+    pub fn new(process: Arc<Process>, entry: Arc<ProcessEntry>) -> Self {
+        Self {
+            process,
+            entry,
+            timer: None,
+            messages: VecDeque::new(),
+            events: VecDeque::new(),
+            monitoring: HashSet::default(),
+            trap_links: false,
+        }
+    }
+
+    /// Sorts one mailbox entry: a message is returned, an event is kept (or dropped).
+    fn sort(&mut self, signal: Signal) -> Option<Envelope> {
+        match signal {
+            Signal::Message(envelope) => Some(envelope),
+            Signal::Exit { from, pid, exit } => {
+                if self.monitoring.remove(&pid) {
+                    self.events.push_back(Event::Exit { from, exit });
+                }
+                None
+            }
+        }
+    }
+}
+
+/// A lifecycle event waiting for `process.events()`.
+#[derive(Debug)]
+pub enum Event {
+    /// A monitored process exited.
+    Exit { from: Arc<str>, exit: Arc<Exit> },
 }
 
 /// One worker's view of the runtime.
@@ -43,6 +87,14 @@ pub struct WorkerContext {
     pub(super) current: Cell<Option<u32>>,
     /// Deadlines of this worker's processes.
     pub(super) timers: RefCell<Timers>,
+}
+
+fn outside_process() -> ErrorValue {
+    ErrorValue::new(ErrorKind::Invalid, "no process is running")
+}
+
+fn not_found(dest: &str) -> ErrorValue {
+    ErrorValue::new(ErrorKind::NotFound, format!("no process {dest}"))
 }
 
 impl WorkerContext {
@@ -80,13 +132,179 @@ impl WorkerContext {
     /// Takes the oldest message of the running process.
     pub fn pop_message(&self) -> Option<Envelope> {
         let slot = self.current.get()?;
-        let procs = self.procs.borrow();
-        let process = &procs.get(slot)?.process;
-        let envelope = process.mailbox.pop()?;
+        let mut procs = self.procs.borrow_mut();
+        let local = procs.get_mut(slot)?;
+        let envelope = match local.messages.pop_front() {
+            Some(envelope) => envelope,
+            None => loop {
+                let signal = local.process.mailbox.pop()?;
+                if let Some(envelope) = local.sort(signal) {
+                    break envelope;
+                }
+            },
+        };
         if self.shared.hosts[self.host].config.mailbox_limit > 0 {
-            process.release_message();
+            local.process.release_message();
         }
         Some(envelope)
+    }
+
+    /// Takes the oldest lifecycle event of the running process.
+    pub fn pop_event(&self) -> Option<Event> {
+        let slot = self.current.get()?;
+        let mut procs = self.procs.borrow_mut();
+        let local = procs.get_mut(slot)?;
+        loop {
+            if let Some(event) = local.events.pop_front() {
+                return Some(event);
+            }
+            let signal = local.process.mailbox.pop()?;
+            if let Some(envelope) = local.sort(signal) {
+                local.messages.push_back(envelope);
+            }
+        }
+    }
+
+    /// Runs `f` on the owner-only state of the running process.
+    fn with_local<R>(&self, f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+        let slot = self.current.get()?;
+        self.procs.borrow_mut().get_mut(slot).map(f)
+    }
+
+    /// `process.get_options().trap_links`.
+    pub fn trap_links(&self) -> bool {
+        self.with_local(|l| l.trap_links).unwrap_or(false)
+    }
+
+    /// `process.set_options{trap_links = …}`.
+    pub fn set_trap_links(&self, trap: bool) {
+        self.with_local(|l| l.trap_links = trap);
+    }
+
+    /// `process.monitor(dest)`.
+    pub fn monitor(&self, dest: &str) -> Result<(), ErrorValue> {
+        let me = self.current_process().ok_or_else(outside_process)?;
+        let target = self.resolve(dest)?;
+        if target.pid == me.pid {
+            return Ok(());
+        }
+        if self.with_local(|l| l.monitoring.contains(&target.pid)) == Some(true) {
+            return Err(ErrorValue::new(
+                ErrorKind::AlreadyExists,
+                format!("{dest} is already monitored"),
+            ));
+        }
+        if !target.watchers.add_monitor(me.pid) {
+            return Err(not_found(dest));
+        }
+        self.with_local(|l| l.monitoring.insert(target.pid));
+        Ok(())
+    }
+
+    /// `process.unmonitor(dest)`: idempotent; an unregistered name is fine.
+    pub fn unmonitor(&self, dest: &str) -> Result<(), ErrorValue> {
+        let me = self.current_process().ok_or_else(outside_process)?;
+        let Some(pid) = self.pid_of(dest)? else {
+            return Ok(());
+        };
+        if let Some(target) = self.shared.table.get(pid) {
+            target.watchers.remove_monitor(me.pid);
+        }
+        self.with_local(|l| l.monitoring.remove(&pid));
+        Ok(())
+    }
+
+    /// The PID `dest` stands for without requiring a live process: `None` for an unregistered
+    /// name; `INVALID` for a malformed PID.
+    fn pid_of(&self, dest: &str) -> Result<Option<Pid>, ErrorValue> {
+        if dest.starts_with('{') {
+            return match pid::parse(dest) {
+                Some(parsed) => Ok(Some(parsed.pid)),
+                None => Err(ErrorValue::new(
+                    ErrorKind::Invalid,
+                    format!("malformed PID '{dest}'"),
+                )),
+            };
+        }
+        Ok(self.shared.registry.lookup(dest))
+    }
+
+    /// `process.registry.register(name, pid?)`.
+    pub fn register(&self, name: &str, pid: Option<&str>) -> Result<(), ErrorValue> {
+        let target = match pid {
+            None => self.current_process().ok_or_else(outside_process)?,
+            Some(text) => {
+                let Some(parsed) = pid::parse(text) else {
+                    return Err(ErrorValue::new(
+                        ErrorKind::Invalid,
+                        format!("malformed PID '{text}'"),
+                    ));
+                };
+                self.live_process(parsed.host, parsed.pid)
+                    .ok_or_else(|| not_found(text))?
+            }
+        };
+        let mut holder = None;
+        let held = target.watchers.hold_name(name, || {
+            match self.shared.registry.insert(name, target.pid) {
+                Ok(()) => true,
+                Err(other) => {
+                    holder = Some(other);
+                    false
+                }
+            }
+        });
+        match (held, holder) {
+            (Some(true), _) => Ok(()),
+            (Some(false), _) => Err(ErrorValue::new(
+                ErrorKind::AlreadyExists,
+                format!("the name '{name}' is registered by another process"),
+            )),
+            (None, _) => Err(not_found(&target.pid_text)),
+        }
+    }
+
+    /// `process.registry.lookup(name)`.
+    pub fn lookup(&self, name: &str) -> Result<Arc<str>, ErrorValue> {
+        self.shared
+            .registry
+            .lookup(name)
+            .and_then(|pid| self.shared.table.get(pid))
+            .map(|p| p.pid_text.clone())
+            .ok_or_else(|| {
+                ErrorValue::new(
+                    ErrorKind::NotFound,
+                    format!("no process is registered as '{name}'"),
+                )
+            })
+    }
+
+    /// `process.registry.unregister(name)`: whether the name was registered.
+    pub fn unregister(&self, name: &str) -> bool {
+        match self.shared.registry.remove(name) {
+            Some(pid) => {
+                if let Some(holder) = self.shared.table.get(pid) {
+                    holder.watchers.drop_name(name);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn live_process(&self, host: &str, pid: Pid) -> Option<Arc<Process>> {
+        let host = self.shared.host_index(host)?;
+        self.shared.table.get(pid).filter(|p| p.host == host)
+    }
+
+    /// Puts a lifecycle `signal` in the mailbox of `pid`, waking it if it waits. A process that
+    /// has exited meanwhile simply never sees it.
+    pub(super) fn deliver(&self, pid: Pid, signal: Signal) {
+        if let Some(target) = self.shared.table.get(pid)
+            && target.mailbox.push(signal) == Push::Wake
+        {
+            self.wake(&target);
+        }
     }
 
     /// Starts a sleep of the running process: its timer fires after `duration`.
@@ -133,9 +351,25 @@ impl WorkerContext {
         timers.next_deadline()
     }
 
-    /// Spawns `entry` on `host` with `args`; returns the child's PID text.
-    pub fn spawn(&self, entry: &str, host: &str, args: Vec<Value>) -> Result<Arc<str>, ErrorValue> {
-        let process = self.shared.spawn(Some(self), entry, host, args, None)?;
+    /// Spawns `entry` on `host` with `args`; returns the child's PID text. With `monitored`
+    /// the caller monitors the child from before its first run.
+    pub fn spawn(
+        &self,
+        entry: &str,
+        host: &str,
+        args: Vec<Value>,
+        monitored: bool,
+    ) -> Result<Arc<str>, ErrorValue> {
+        let monitor_by = match monitored {
+            true => Some(self.current_process().ok_or_else(outside_process)?.pid),
+            false => None,
+        };
+        let process = self
+            .shared
+            .spawn(Some(self), entry, host, args, None, monitor_by)?;
+        if monitored {
+            self.with_local(|l| l.monitoring.insert(process.pid));
+        }
         Ok(process.pid_text.clone())
     }
 
@@ -146,10 +380,17 @@ impl WorkerContext {
     /// The live process `dest` names (a PID; names come with the registry).
     pub fn resolve(&self, dest: &str) -> Result<Arc<Process>, ErrorValue> {
         if !dest.starts_with('{') {
-            return Err(ErrorValue::new(
-                ErrorKind::NotFound,
-                format!("no process is registered as '{dest}'"),
-            ));
+            return self
+                .shared
+                .registry
+                .lookup(dest)
+                .and_then(|pid| self.shared.table.get(pid))
+                .ok_or_else(|| {
+                    ErrorValue::new(
+                        ErrorKind::NotFound,
+                        format!("no process is registered as '{dest}'"),
+                    )
+                });
         }
         let Some(parsed) = pid::parse(dest) else {
             return Err(ErrorValue::new(
@@ -176,7 +417,7 @@ impl WorkerContext {
                 format!("the mailbox of {dest} is full ({limit} messages waiting)"),
             ));
         }
-        match target.mailbox.push(envelope) {
+        match target.mailbox.push(Signal::Message(envelope)) {
             Push::Delivered => Ok(()),
             Push::Wake => {
                 self.wake(&target);

@@ -33,11 +33,11 @@ use std::thread::JoinHandle;
 use crossbeam_deque::{Injector, Stealer, Worker};
 use crossbeam_utils::sync::{Parker, Unparker};
 
-pub use context::WorkerContext;
+pub use context::{Event, WorkerContext};
 
 use crate::app::{App, EntryKind, HostConfig, ProcessEntry};
 use crate::error::{ErrorKind, ErrorValue};
-use crate::proc::{Exit, Pid, Process, ProcessTable};
+use crate::proc::{Exit, Pid, Process, ProcessTable, Registry, Watchers};
 use crate::value::Value;
 
 /// A process that has not started yet; any worker of its host may take it.
@@ -85,6 +85,7 @@ impl Host {
 pub struct Shared {
     pub app: Arc<App>,
     pub table: ProcessTable,
+    pub registry: Registry,
     pub hosts: Vec<Host>,
     host_ids: HashMap<String, usize>,
     /// Serial numbers of PIDs; never reused.
@@ -115,6 +116,7 @@ impl Shared {
         host_id: &str,
         args: Vec<Value>,
         watch: Option<mpsc::Sender<Exit>>,
+        monitor_by: Option<Pid>,
     ) -> Result<Arc<Process>, ErrorValue> {
         let entry = match self.app.entry(entry_id).map(|e| &e.kind) {
             Some(EntryKind::Process(entry)) => entry.clone(),
@@ -165,7 +167,8 @@ impl Shared {
             ));
         }
         let pid = Pid(self.next_serial.fetch_add(1, Ordering::Relaxed));
-        let mut process = Process::new(pid, pid.format(host_id).into(), host_index);
+        let watchers = Watchers::new(monitor_by, None);
+        let mut process = Process::new(pid, pid.format(host_id).into(), host_index, watchers);
         process.watched = watch.is_some();
         let process = Arc::new(process);
         if let Some(sender) = watch {
@@ -260,6 +263,7 @@ impl Scheduler {
         let shared = Arc::new(Shared {
             app,
             table: ProcessTable::new(),
+            registry: Registry::default(),
             hosts,
             host_ids,
             next_serial: AtomicU64::new(1),
@@ -285,7 +289,7 @@ impl Scheduler {
 
     /// Spawns a process from outside the runtime.
     pub fn spawn(&self, entry: &str, host: &str, args: Vec<Value>) -> Result<Arc<str>, ErrorValue> {
-        let process = self.shared.spawn(None, entry, host, args, None)?;
+        let process = self.shared.spawn(None, entry, host, args, None, None)?;
         Ok(process.pid_text.clone())
     }
 
@@ -297,7 +301,9 @@ impl Scheduler {
         args: Vec<Value>,
     ) -> Result<(Arc<str>, mpsc::Receiver<Exit>), ErrorValue> {
         let (sender, receiver) = mpsc::channel();
-        let process = self.shared.spawn(None, entry, host, args, Some(sender))?;
+        let process = self
+            .shared
+            .spawn(None, entry, host, args, Some(sender), None)?;
         Ok((process.pid_text.clone(), receiver))
     }
 

@@ -21,7 +21,7 @@ use super::{Shared, SpawnRequest};
 use crate::error::{ErrorKind, ErrorValue};
 use crate::log;
 use crate::lua::{Resumed, Vm};
-use crate::proc::Exit;
+use crate::proc::{Exit, Signal};
 
 /// Runs between two looks at the wake-up queue and deque ahead of the ready queue. Picked, not
 /// tuned (tokio uses 61 for the same purpose).
@@ -186,11 +186,10 @@ fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
                 entry,
                 args,
             } = request;
-            let slot = ctx.procs.borrow_mut().insert(Local {
-                process: process.clone(),
-                entry: entry.clone(),
-                timer: None,
-            });
+            let slot = ctx
+                .procs
+                .borrow_mut()
+                .insert(Local::new(process.clone(), entry.clone()));
             process.place(ctx.index, slot);
             process.mailbox.start_running();
             ctx.current.set(Some(slot));
@@ -234,14 +233,31 @@ fn finish(ctx: &WorkerContext, slot: u32, exit: Exit) {
         return;
     };
     let process = local.process;
+    let farewell = process.watchers.exit().unwrap_or_default();
     process.mailbox.close();
     ctx.shared.table.remove(process.pid);
     ctx.shared.hosts[ctx.host]
         .live
         .fetch_sub(1, Ordering::Relaxed);
+    // process.md §6: the names are released first, then each monitor gets its EXIT.
+    for name in &farewell.names {
+        ctx.shared.registry.release(name, process.pid);
+    }
+    if let Exit::Failed(error) = &exit
+        && !process.watched
+    {
+        log::process_failed(&process.pid_text, &local.entry.id, error);
+    }
+    let exit = Arc::new(exit);
+    for monitor in farewell.monitors {
+        let signal = Signal::Exit {
+            from: process.pid_text.clone(),
+            pid: process.pid,
+            exit: exit.clone(),
+        };
+        ctx.deliver(monitor, signal);
+    }
     if process.watched {
         ctx.shared.notify_exit(process.pid, &exit);
-    } else if let Exit::Failed(error) = &exit {
-        log::process_failed(&process.pid_text, &local.entry.id, error);
     }
 }
