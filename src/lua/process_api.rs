@@ -94,7 +94,12 @@ pub fn create(lua: &Lua, ctx: &Rc<WorkerContext>, parts: LuaParts) -> mlua::Resu
         })?,
     )?;
 
-    for (name, monitored) in [("spawn", false), ("spawn_monitored", true)] {
+    for (name, monitored, linked) in [
+        ("spawn", false, false),
+        ("spawn_monitored", true, false),
+        ("spawn_linked", false, true),
+        ("spawn_linked_monitored", true, true),
+    ] {
         let c = ctx.clone();
         process.set(
             name,
@@ -121,7 +126,7 @@ pub fn create(lua: &Lua, ctx: &Rc<WorkerContext>, parts: LuaParts) -> mlua::Resu
                     Ok(values) => values,
                     Err(e) => return fail(lua, e),
                 };
-                match c.spawn(&id, &host, values, monitored) {
+                match c.spawn(&id, &host, values, monitored, linked) {
                     Ok(pid) => one(string(lua, &pid)?),
                     Err(e) => fail(lua, e),
                 }
@@ -184,6 +189,20 @@ pub fn create(lua: &Lua, ctx: &Rc<WorkerContext>, parts: LuaParts) -> mlua::Resu
             }
         })?,
     )?;
+
+    for (name, link) in [("link", true), ("unlink", false)] {
+        let c = ctx.clone();
+        process.set(
+            name,
+            lua.create_function(move |lua, dest: Option<LuaValue>| {
+                match dest_argument(dest, name) {
+                    Ok(dest) if link => done(lua, c.link(&dest)),
+                    Ok(dest) => done(lua, c.unlink(&dest)),
+                    Err(e) => fail(lua, e),
+                }
+            })?,
+        )?;
+    }
 
     let c = ctx.clone();
     process.set(
@@ -309,8 +328,13 @@ fn registry(lua: &Lua, ctx: &Rc<WorkerContext>) -> mlua::Result<Table> {
 pub fn event_table(lua: &Lua, event: &Event) -> mlua::Result<Table> {
     let table = lua.create_table()?;
     match event {
-        Event::Exit { from, exit } => {
+        Event::Exit { from, exit, .. } => {
             table.set("kind", "pid.exit")?;
+            table.set("from", &**from)?;
+            table.set("result", result_table(lua, exit)?)?;
+        }
+        Event::LinkDown { from, exit, .. } => {
+            table.set("kind", "pid.link.down")?;
             table.set("from", &**from)?;
             table.set("result", result_table(lua, exit)?)?;
         }

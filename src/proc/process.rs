@@ -30,6 +30,12 @@ pub enum Signal {
         pid: Pid,
         exit: Arc<Exit>,
     },
+    /// A linked process exited with an error.
+    LinkDown {
+        from: Arc<str>,
+        pid: Pid,
+        exit: Arc<Exit>,
+    },
 }
 
 /// Where a started process lives: worker index and slot in that worker's process slab.

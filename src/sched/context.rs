@@ -12,7 +12,7 @@ use crossbeam_deque::Worker;
 
 use super::slab::Slab;
 use super::timer::Timers;
-use super::{Shared, SpawnRequest};
+use super::{Shared, Spawn, SpawnRequest};
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::{Envelope, Exit, Pid, Process, Push, Signal, pid};
@@ -32,8 +32,12 @@ pub(super) struct Local {
     /// Processes this one monitors. An EXIT from a process not in here (unmonitored since)
     /// is dropped, which is how `unmonitor` also discards an EXIT already queued.
     pub monitoring: HashSet<Pid, ahash::RandomState>,
+    /// Processes this one is linked with; a LINK_DOWN from one not in here is dropped.
+    pub links: HashSet<Pid, ahash::RandomState>,
     /// `process.set_options{trap_links = …}`.
     pub trap_links: bool,
+    /// Why the process must stop before it runs any more Lua code (a linked failure).
+    pub kill: Option<ErrorValue>,
 }
 
 impl Local {
@@ -45,7 +49,9 @@ impl Local {
             messages: VecDeque::new(),
             events: VecDeque::new(),
             monitoring: HashSet::default(),
+            links: HashSet::default(),
             trap_links: false,
+            kill: None,
         }
     }
 
@@ -55,11 +61,35 @@ impl Local {
             Signal::Message(envelope) => Some(envelope),
             Signal::Exit { from, pid, exit } => {
                 if self.monitoring.remove(&pid) {
-                    self.events.push_back(Event::Exit { from, exit });
+                    self.events.push_back(Event::Exit { from, pid, exit });
+                }
+                None
+            }
+            Signal::LinkDown { from, pid, exit } => {
+                if self.links.remove(&pid) {
+                    if self.trap_links {
+                        self.events.push_back(Event::LinkDown { from, pid, exit });
+                    } else if self.kill.is_none() {
+                        self.kill = Some(ErrorValue::new(
+                            ErrorKind::Canceled,
+                            "linked process failed",
+                        ));
+                    }
                 }
                 None
             }
         }
+    }
+
+    /// Sorts everything waiting in the mailbox into the buffers; returns why the process must
+    /// stop, if a signal says so.
+    pub fn drain(&mut self) -> Option<ErrorValue> {
+        while let Some(signal) = self.process.mailbox.pop() {
+            if let Some(envelope) = self.sort(signal) {
+                self.messages.push_back(envelope);
+            }
+        }
+        self.kill.take()
     }
 }
 
@@ -67,7 +97,17 @@ impl Local {
 #[derive(Debug)]
 pub enum Event {
     /// A monitored process exited.
-    Exit { from: Arc<str>, exit: Arc<Exit> },
+    Exit {
+        from: Arc<str>,
+        pid: Pid,
+        exit: Arc<Exit>,
+    },
+    /// A linked process failed and this process traps links.
+    LinkDown {
+        from: Arc<str>,
+        pid: Pid,
+        exit: Arc<Exit>,
+    },
 }
 
 /// One worker's view of the runtime.
@@ -141,6 +181,9 @@ impl WorkerContext {
                 if let Some(envelope) = local.sort(signal) {
                     break envelope;
                 }
+                if local.kill.is_some() {
+                    return None; // the receive yields and the worker stops the process
+                }
             },
         };
         if self.shared.hosts[self.host].config.mailbox_limit > 0 {
@@ -157,6 +200,9 @@ impl WorkerContext {
         loop {
             if let Some(event) = local.events.pop_front() {
                 return Some(event);
+            }
+            if local.kill.is_some() {
+                return None; // the receive yields and the worker stops the process
             }
             let signal = local.process.mailbox.pop()?;
             if let Some(envelope) = local.sort(signal) {
@@ -210,7 +256,12 @@ impl WorkerContext {
         if let Some(target) = self.shared.table.get(pid) {
             target.watchers.remove_monitor(me.pid);
         }
-        self.with_local(|l| l.monitoring.remove(&pid));
+        self.with_local(|l| {
+            l.monitoring.remove(&pid);
+            // An EXIT already sorted out of the mailbox is discarded too.
+            l.events
+                .retain(|e| !matches!(e, Event::Exit { pid: p, .. } if *p == pid));
+        });
         Ok(())
     }
 
@@ -359,18 +410,67 @@ impl WorkerContext {
         host: &str,
         args: Vec<Value>,
         monitored: bool,
+        linked: bool,
     ) -> Result<Arc<str>, ErrorValue> {
-        let monitor_by = match monitored {
-            true => Some(self.current_process().ok_or_else(outside_process)?.pid),
+        let me = match monitored || linked {
+            true => Some(self.current_process().ok_or_else(outside_process)?),
             false => None,
         };
-        let process = self
-            .shared
-            .spawn(Some(self), entry, host, args, None, monitor_by)?;
-        if monitored {
-            self.with_local(|l| l.monitoring.insert(process.pid));
+        let by = |wanted: bool| me.as_ref().filter(|_| wanted).map(|p| p.pid);
+        let spawn = Spawn {
+            monitor_by: by(monitored),
+            linked_to: by(linked),
+            ..Spawn::new(entry, host, args)
+        };
+        let child = self.shared.spawn(Some(self), spawn)?;
+        if let Some(me) = &me {
+            if linked {
+                me.watchers.add_link(child.pid);
+            }
+            self.with_local(|l| {
+                if monitored {
+                    l.monitoring.insert(child.pid);
+                }
+                if linked {
+                    l.links.insert(child.pid);
+                }
+            });
         }
-        Ok(process.pid_text.clone())
+        Ok(child.pid_text.clone())
+    }
+
+    /// `process.link(dest)`: idempotent; linking yourself does nothing.
+    pub fn link(&self, dest: &str) -> Result<(), ErrorValue> {
+        let me = self.current_process().ok_or_else(outside_process)?;
+        let target = self.resolve(dest)?;
+        if target.pid == me.pid {
+            return Ok(());
+        }
+        if !target.watchers.add_link(me.pid) {
+            return Err(not_found(dest));
+        }
+        me.watchers.add_link(target.pid);
+        self.with_local(|l| l.links.insert(target.pid));
+        Ok(())
+    }
+
+    /// `process.unlink(dest)`: idempotent; also drops a LINK_DOWN already queued.
+    pub fn unlink(&self, dest: &str) -> Result<(), ErrorValue> {
+        let me = self.current_process().ok_or_else(outside_process)?;
+        let Some(pid) = self.pid_of(dest)? else {
+            return Ok(());
+        };
+        if let Some(target) = self.shared.table.get(pid) {
+            target.watchers.remove_link(me.pid);
+        }
+        me.watchers.remove_link(pid);
+        self.with_local(|l| {
+            l.links.remove(&pid);
+            // A LINK_DOWN already sorted out of the mailbox is discarded too.
+            l.events
+                .retain(|e| !matches!(e, Event::LinkDown { pid: p, .. } if *p == pid));
+        });
+        Ok(())
     }
 
     pub(super) fn push_spawn(&self, request: SpawnRequest) {

@@ -45,6 +45,36 @@ pub struct SpawnRequest {
     process: Arc<Process>,
     entry: Arc<ProcessEntry>,
     args: Vec<Value>,
+    /// The spawner, when the child is linked to it (spawn_linked): the child's own link set
+    /// starts with it.
+    linked_to: Option<Pid>,
+}
+
+/// What to spawn, and who is tied to the new process from before its first run.
+pub(crate) struct Spawn<'a> {
+    pub entry: &'a str,
+    pub host: &'a str,
+    pub args: Vec<Value>,
+    /// Receives the exit (the embedding API's `run`).
+    pub watch: Option<mpsc::Sender<Exit>>,
+    /// A process that monitors the child (spawn_monitored).
+    pub monitor_by: Option<Pid>,
+    /// A process linked with the child (spawn_linked).
+    pub linked_to: Option<Pid>,
+}
+
+impl<'a> Spawn<'a> {
+    /// A plain spawn of `entry` on `host`.
+    pub fn new(entry: &'a str, host: &'a str, args: Vec<Value>) -> Self {
+        Self {
+            entry,
+            host,
+            args,
+            watch: None,
+            monitor_by: None,
+            linked_to: None,
+        }
+    }
 }
 
 /// What other threads may do to one worker: wake its processes, steal its spawns, unpark it.
@@ -112,12 +142,16 @@ impl Shared {
     fn spawn(
         &self,
         spawner: Option<&WorkerContext>,
-        entry_id: &str,
-        host_id: &str,
-        args: Vec<Value>,
-        watch: Option<mpsc::Sender<Exit>>,
-        monitor_by: Option<Pid>,
+        spawn: Spawn<'_>,
     ) -> Result<Arc<Process>, ErrorValue> {
+        let Spawn {
+            entry: entry_id,
+            host: host_id,
+            args,
+            watch,
+            monitor_by,
+            linked_to,
+        } = spawn;
         let entry = match self.app.entry(entry_id).map(|e| &e.kind) {
             Some(EntryKind::Process(entry)) => entry.clone(),
             Some(other) => {
@@ -167,7 +201,7 @@ impl Shared {
             ));
         }
         let pid = Pid(self.next_serial.fetch_add(1, Ordering::Relaxed));
-        let watchers = Watchers::new(monitor_by, None);
+        let watchers = Watchers::new(monitor_by, linked_to);
         let mut process = Process::new(pid, pid.format(host_id).into(), host_index, watchers);
         process.watched = watch.is_some();
         let process = Arc::new(process);
@@ -182,6 +216,7 @@ impl Shared {
             process: process.clone(),
             entry,
             args,
+            linked_to,
         };
         match spawner {
             Some(ctx) if ctx.host == host_index => {
@@ -289,7 +324,7 @@ impl Scheduler {
 
     /// Spawns a process from outside the runtime.
     pub fn spawn(&self, entry: &str, host: &str, args: Vec<Value>) -> Result<Arc<str>, ErrorValue> {
-        let process = self.shared.spawn(None, entry, host, args, None, None)?;
+        let process = self.shared.spawn(None, Spawn::new(entry, host, args))?;
         Ok(process.pid_text.clone())
     }
 
@@ -301,9 +336,11 @@ impl Scheduler {
         args: Vec<Value>,
     ) -> Result<(Arc<str>, mpsc::Receiver<Exit>), ErrorValue> {
         let (sender, receiver) = mpsc::channel();
-        let process = self
-            .shared
-            .spawn(None, entry, host, args, Some(sender), None)?;
+        let spawn = Spawn {
+            watch: Some(sender),
+            ..Spawn::new(entry, host, args)
+        };
+        let process = self.shared.spawn(None, spawn)?;
         Ok((process.pid_text.clone(), receiver))
     }
 

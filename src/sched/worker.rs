@@ -177,6 +177,14 @@ fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
                 return;
             };
             process.mailbox.start_running();
+            // A signal that stops the process (a linked failure) is acted on before it runs
+            // any more Lua code.
+            let kill = ctx.procs.borrow_mut().get_mut(slot).and_then(|l| l.drain());
+            if let Some(reason) = kill {
+                vm.discard(slot);
+                finish(ctx, slot, Exit::Failed(reason));
+                return;
+            }
             ctx.current.set(Some(slot));
             (slot, catch_unwind(AssertUnwindSafe(|| vm.resume(slot))))
         }
@@ -185,11 +193,11 @@ fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
                 process,
                 entry,
                 args,
+                linked_to,
             } = request;
-            let slot = ctx
-                .procs
-                .borrow_mut()
-                .insert(Local::new(process.clone(), entry.clone()));
+            let mut local = Local::new(process.clone(), entry.clone());
+            local.links.extend(linked_to);
+            let slot = ctx.procs.borrow_mut().insert(local);
             process.place(ctx.index, slot);
             process.mailbox.start_running();
             ctx.current.set(Some(slot));
@@ -212,6 +220,20 @@ fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
             format!("runtime panic: {what}"),
         )))
     });
+    // A linked failure noticed while the process was receiving stops it now.
+    let killed = match resumed {
+        Resumed::Blocked | Resumed::Yielded => ctx
+            .procs
+            .borrow_mut()
+            .get_mut(slot)
+            .and_then(|l| l.kill.take()),
+        Resumed::Exited(_) => None,
+    };
+    if let Some(reason) = killed {
+        vm.discard(slot);
+        finish(ctx, slot, Exit::Failed(reason));
+        return;
+    }
     match resumed {
         Resumed::Blocked => {
             let parked = match ctx.procs.borrow().get(slot) {
@@ -256,6 +278,17 @@ fn finish(ctx: &WorkerContext, slot: u32, exit: Exit) {
             exit: exit.clone(),
         };
         ctx.deliver(monitor, signal);
+    }
+    // A process that both monitors and links gets EXIT before LINK_DOWN.
+    if matches!(*exit, Exit::Failed(_)) {
+        for linked in farewell.links {
+            let signal = Signal::LinkDown {
+                from: process.pid_text.clone(),
+                pid: process.pid,
+                exit: exit.clone(),
+            };
+            ctx.deliver(linked, signal);
+        }
     }
     if process.watched {
         ctx.shared.notify_exit(process.pid, &exit);
