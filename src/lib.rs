@@ -15,7 +15,7 @@
 pub mod app;
 pub mod duration;
 pub mod error;
-mod log;
+pub(crate) mod log;
 pub mod lua;
 pub mod proc;
 pub mod sched;

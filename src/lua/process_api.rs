@@ -206,6 +206,47 @@ pub fn create(lua: &Lua, ctx: &Rc<WorkerContext>, parts: LuaParts) -> mlua::Resu
 
     let c = ctx.clone();
     process.set(
+        "terminate_raw",
+        lua.create_function(move |lua, dest: Option<LuaValue>| {
+            match dest_argument(dest, "terminate") {
+                Ok(dest) => match c.terminate(&dest) {
+                    Ok(true) => one(string(lua, "self")?),
+                    Ok(false) => one(LuaValue::Boolean(true)),
+                    Err(e) => fail(lua, e),
+                },
+                Err(e) => fail(lua, e),
+            }
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    process.set(
+        "cancel",
+        lua.create_function(move |lua, (dest, deadline): (Option<LuaValue>, LuaValue)| {
+            let dest = match dest_argument(dest, "cancel") {
+                Ok(dest) => dest,
+                Err(e) => return fail(lua, e),
+            };
+            let deadline = match &deadline {
+                LuaValue::Nil => None,
+                value => match super::time::duration_argument(value) {
+                    Ok(d) if d.0 > 0 => Some(d.to_std()),
+                    Ok(_) => {
+                        return fail_with(
+                            lua,
+                            ErrorKind::Invalid,
+                            "cancel: the deadline must be greater than zero",
+                        );
+                    }
+                    Err(e) => return fail(lua, e),
+                },
+            };
+            done(lua, c.cancel(&dest, deadline))
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    process.set(
         "get_options",
         lua.create_function(move |lua, ()| {
             let options = lua.create_table()?;
@@ -337,6 +378,13 @@ pub fn event_table(lua: &Lua, event: &Event) -> mlua::Result<Table> {
             table.set("kind", "pid.link.down")?;
             table.set("from", &**from)?;
             table.set("result", result_table(lua, exit)?)?;
+        }
+        Event::Cancel { from, deadline } => {
+            table.set("kind", "pid.cancel")?;
+            table.set("from", &**from)?;
+            if let Some(deadline) = deadline {
+                table.set("deadline", crate::log::rfc3339(*deadline))?;
+            }
         }
     }
     Ok(table)

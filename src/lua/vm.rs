@@ -151,6 +151,22 @@ impl Vm {
         let tostring: Function = globals.get("tostring")?;
         globals.set("print", print::create(&lua, tostring)?)?;
         let process = process_api::create(&lua, &ctx, process_api::LuaParts { inbox, events })?;
+        // terminate(self) does not return: the wrapper yields until the worker stops it.
+        let terminate_raw: Function = process.get("terminate_raw")?;
+        process.raw_remove("terminate_raw")?;
+        let coroutine_yield: Function = globals.get::<Table>("coroutine")?.get("yield")?;
+        let terminate: Function = lua
+            .load(
+                "local raw, yield, token = ...\n\
+                 return function(dest)\n\
+                     local ok, err = raw(dest)\n\
+                     if ok == 'self' then while true do yield(token) end end\n\
+                     return ok, err\n\
+                 end",
+            )
+            .set_name("=moonweave.bootstrap")
+            .call((terminate_raw, coroutine_yield, block_token()))?;
+        process.set("terminate", terminate)?;
         let require = modules::require(
             &lua,
             &ctx,

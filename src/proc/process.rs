@@ -36,6 +36,20 @@ pub enum Signal {
         pid: Pid,
         exit: Arc<Exit>,
     },
+    /// Stop now, with this error (`terminate`).
+    Kill(crate::error::ErrorValue),
+    /// `cancel`: asks the process to stop, before `deadline` when there is one.
+    Cancel {
+        from: Arc<str>,
+        deadline: Option<Deadline>,
+    },
+}
+
+/// A cancel deadline: when it is enforced, and how the CANCEL event shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub at: std::time::Instant,
+    pub wall: std::time::SystemTime,
 }
 
 /// Where a started process lives: worker index and slot in that worker's process slab.

@@ -15,7 +15,10 @@ use super::pid::Pid;
 
 #[derive(Debug, Default)]
 struct Set {
+    /// Set by the exit or by `terminate`: nothing can be added any more.
     exited: bool,
+    /// Set by the exit: the monitors and links have been taken.
+    taken: bool,
     monitors: Vec<Pid>,
     links: Vec<Pid>,
     names: Vec<String>,
@@ -42,6 +45,7 @@ impl Watchers {
         Self {
             set: Mutex::new(Set {
                 exited: false,
+                taken: false,
                 monitors: monitor.into_iter().collect(),
                 links: link.into_iter().collect(),
                 names: Vec::new(),
@@ -107,15 +111,30 @@ impl Watchers {
     /// Marks the process exited and takes everything to notify. `None` the second time.
     pub fn exit(&self) -> Option<Farewell> {
         self.with(|s| {
-            if s.exited {
+            if s.taken {
                 return None;
             }
             s.exited = true;
+            s.taken = true;
             Some(Farewell {
                 monitors: std::mem::take(&mut s.monitors),
                 links: std::mem::take(&mut s.links),
                 names: std::mem::take(&mut s.names),
             })
+        })
+    }
+
+    /// `terminate`: the process is gone for everyone from now on (nothing more can be added)
+    /// and its names are taken for release; its monitors and links stay for the exit, which
+    /// its owner performs once it has stopped running. `None` when it had already exited or
+    /// been terminated.
+    pub fn terminate(&self) -> Option<Vec<String>> {
+        self.with(|s| {
+            if s.exited {
+                return None;
+            }
+            s.exited = true;
+            Some(std::mem::take(&mut s.names))
         })
     }
 

@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crossbeam_deque::Worker;
 
@@ -15,7 +15,7 @@ use super::timer::Timers;
 use super::{Shared, Spawn, SpawnRequest};
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
-use crate::proc::{Envelope, Exit, Pid, Process, Push, Signal, pid};
+use crate::proc::{Deadline, Envelope, Exit, Pid, Process, Push, Signal, pid};
 use crate::value::Value;
 
 /// A process this worker has started: the owner-only state the Lua side reads through the
@@ -36,8 +36,13 @@ pub(super) struct Local {
     pub links: HashSet<Pid, ahash::RandomState>,
     /// `process.set_options{trap_links = …}`.
     pub trap_links: bool,
-    /// Why the process must stop before it runs any more Lua code (a linked failure).
+    /// Why the process must stop before it runs any more Lua code (a linked failure,
+    /// `terminate`, a passed cancel deadline).
     pub kill: Option<ErrorValue>,
+    /// The earliest cancel deadline and the sequence number of its timer.
+    pub deadline: Option<(Instant, u64)>,
+    /// A cancel deadline sorted out of the mailbox that still needs its timer.
+    pub to_arm: Option<Instant>,
 }
 
 impl Local {
@@ -52,6 +57,8 @@ impl Local {
             links: HashSet::default(),
             trap_links: false,
             kill: None,
+            deadline: None,
+            to_arm: None,
         }
     }
 
@@ -75,6 +82,23 @@ impl Local {
                             "linked process failed",
                         ));
                     }
+                }
+                None
+            }
+            Signal::Kill(reason) => {
+                self.kill.get_or_insert(reason);
+                None
+            }
+            Signal::Cancel { from, deadline } => {
+                self.events.push_back(Event::Cancel {
+                    from,
+                    deadline: deadline.map(|d| d.wall),
+                });
+                if let Some(d) = deadline
+                    && self.deadline.is_none_or(|(at, _)| d.at < at)
+                    && self.to_arm.is_none_or(|at| d.at < at)
+                {
+                    self.to_arm = Some(d.at);
                 }
                 None
             }
@@ -108,6 +132,11 @@ pub enum Event {
         pid: Pid,
         exit: Arc<Exit>,
     },
+    /// Someone asked this process to stop.
+    Cancel {
+        from: Arc<str>,
+        deadline: Option<SystemTime>,
+    },
 }
 
 /// One worker's view of the runtime.
@@ -131,6 +160,10 @@ pub struct WorkerContext {
 
 fn outside_process() -> ErrorValue {
     ErrorValue::new(ErrorKind::Invalid, "no process is running")
+}
+
+fn terminated() -> ErrorValue {
+    ErrorValue::new(ErrorKind::Canceled, "terminated")
 }
 
 fn not_found(dest: &str) -> ErrorValue {
@@ -175,21 +208,33 @@ impl WorkerContext {
         let mut procs = self.procs.borrow_mut();
         let local = procs.get_mut(slot)?;
         let envelope = match local.messages.pop_front() {
-            Some(envelope) => envelope,
+            Some(envelope) => Some(envelope),
             None => loop {
-                let signal = local.process.mailbox.pop()?;
+                let Some(signal) = local.process.mailbox.pop() else {
+                    break None;
+                };
                 if let Some(envelope) = local.sort(signal) {
-                    break envelope;
+                    break Some(envelope);
                 }
                 if local.kill.is_some() {
-                    return None; // the receive yields and the worker stops the process
+                    break None; // the receive yields and the worker stops the process
                 }
             },
         };
-        if self.shared.hosts[self.host].config.mailbox_limit > 0 {
+        // Sorting may have found a cancel deadline, whatever the outcome.
+        self.arm_deadline(slot, local);
+        if envelope.is_some() && self.shared.hosts[self.host].config.mailbox_limit > 0 {
             local.process.release_message();
         }
-        Some(envelope)
+        envelope
+    }
+
+    /// Starts the timer of a cancel deadline that sorting found.
+    pub(super) fn arm_deadline(&self, slot: u32, local: &mut Local) {
+        if let Some(at) = local.to_arm.take() {
+            let seq = self.timers.borrow_mut().add(at, slot);
+            local.deadline = Some((at, seq));
+        }
     }
 
     /// Takes the oldest lifecycle event of the running process.
@@ -198,6 +243,7 @@ impl WorkerContext {
         let mut procs = self.procs.borrow_mut();
         let local = procs.get_mut(slot)?;
         loop {
+            self.arm_deadline(slot, local);
             if let Some(event) = local.events.pop_front() {
                 return Some(event);
             }
@@ -373,14 +419,25 @@ impl WorkerContext {
     }
 
     /// Whether the running process's sleep is over.
+    ///
+    /// A sleeping process does not receive, so this also sorts what its mailbox holds (a
+    /// CANCEL with a deadline must start its timer; a kill must stop the sleep). Messages go to
+    /// the buffer, where a later receive finds them.
     pub fn sleep_finished(&self) -> bool {
         let Some(slot) = self.current.get() else {
             return true;
         };
-        self.procs
-            .borrow()
-            .get(slot)
-            .is_none_or(|l| l.timer.is_none())
+        let mut procs = self.procs.borrow_mut();
+        let Some(local) = procs.get_mut(slot) else {
+            return true;
+        };
+        if let Some(reason) = local.drain() {
+            local.kill = Some(reason); // keep sleeping: the worker stops it at the yield
+            self.arm_deadline(slot, local);
+            return false;
+        }
+        self.arm_deadline(slot, local);
+        local.timer.is_none()
     }
 
     /// Fires every due timer: its process is scheduled if it waits. Returns the next deadline.
@@ -392,11 +449,20 @@ impl WorkerContext {
             let Some(local) = procs.get_mut(slot) else {
                 continue;
             };
-            if local.timer == Some(seq) {
+            let woken = if local.timer == Some(seq) {
                 local.timer = None;
-                if local.process.mailbox.wake() {
-                    self.ready.borrow_mut().push_back(slot);
-                }
+                true
+            } else if local.deadline.is_some_and(|(_, s)| s == seq) {
+                local.deadline = None;
+                local.kill.get_or_insert_with(|| {
+                    ErrorValue::new(ErrorKind::Canceled, "cancel deadline exceeded")
+                });
+                true
+            } else {
+                false
+            };
+            if woken && local.process.mailbox.wake() {
+                self.ready.borrow_mut().push_back(slot);
             }
         }
         timers.next_deadline()
@@ -437,6 +503,54 @@ impl WorkerContext {
             });
         }
         Ok(child.pid_text.clone())
+    }
+
+    /// `process.terminate(dest)`: the target is gone for everyone when this returns; it stops
+    /// before running more Lua code, and its EXIT and LINK_DOWN go out once it has stopped.
+    /// Returns `true` when the caller terminated itself (it must yield and never resume).
+    pub fn terminate(&self, dest: &str) -> Result<bool, ErrorValue> {
+        let me = self.current_process().ok_or_else(outside_process)?;
+        let target = self.resolve(dest)?;
+        if target.pid == me.pid {
+            self.with_local(|l| {
+                l.kill.get_or_insert_with(terminated);
+            });
+            return Ok(true);
+        }
+        let Some(names) = target.watchers.terminate() else {
+            return Err(not_found(dest));
+        };
+        for name in &names {
+            self.shared.registry.release(name, target.pid);
+        }
+        self.shared.table.remove(target.pid);
+        if target.mailbox.push(Signal::Kill(terminated())) == Push::Wake {
+            self.wake(&target);
+        }
+        Ok(false)
+    }
+
+    /// `process.cancel(dest, deadline?)`: queues CANCEL; a deadline is enforced by the target's
+    /// owner, which stops the target when it passes.
+    pub fn cancel(
+        &self,
+        dest: &str,
+        deadline: Option<std::time::Duration>,
+    ) -> Result<(), ErrorValue> {
+        let from = self.current_pid_text().ok_or_else(outside_process)?;
+        let target = self.resolve(dest)?;
+        let deadline = deadline.map(|d| Deadline {
+            at: Instant::now() + d,
+            wall: SystemTime::now() + d,
+        });
+        match target.mailbox.push(Signal::Cancel { from, deadline }) {
+            Push::Closed => Err(not_found(dest)),
+            Push::Wake => {
+                self.wake(&target);
+                Ok(())
+            }
+            Push::Delivered => Ok(()),
+        }
     }
 
     /// `process.link(dest)`: idempotent; linking yourself does nothing.

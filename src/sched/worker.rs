@@ -179,7 +179,11 @@ fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
             process.mailbox.start_running();
             // A signal that stops the process (a linked failure) is acted on before it runs
             // any more Lua code.
-            let kill = ctx.procs.borrow_mut().get_mut(slot).and_then(|l| l.drain());
+            let kill = ctx.procs.borrow_mut().get_mut(slot).and_then(|l| {
+                let kill = l.drain();
+                ctx.arm_deadline(slot, l);
+                kill
+            });
             if let Some(reason) = kill {
                 vm.discard(slot);
                 finish(ctx, slot, Exit::Failed(reason));
