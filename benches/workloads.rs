@@ -198,7 +198,7 @@ fn main() {
         for _ in 0..rounds {
             let runtime = start(w.name);
             let value = (w.measure)(&runtime);
-            runtime.shutdown();
+            runtime.stop_now();
             best = Some(match best {
                 None => value,
                 Some(b) if w.lower_is_better => b.min(value),

@@ -30,6 +30,9 @@ pub use proc::Exit;
 pub use sched::Options;
 pub use value::Value;
 
+/// How long processes have to exit after the shutdown CANCEL (app-format.md §5).
+pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A running moonweave runtime: every host of an app with its worker threads.
 pub struct Runtime {
     scheduler: sched::Scheduler,
@@ -79,8 +82,15 @@ impl Runtime {
         self.scheduler.live_processes()
     }
 
-    /// Stops all workers and joins their threads.
+    /// Graceful shutdown: spawns are refused, every live process gets CANCEL from
+    /// `{runtime|0x00000}` with a 5 s deadline, and once all have exited the workers stop.
     pub fn shutdown(mut self) {
+        self.scheduler.cancel_all(SHUTDOWN_DEADLINE);
+        self.scheduler.shutdown();
+    }
+
+    /// Stops all workers at once; processes still alive are dropped without notice.
+    pub fn stop_now(mut self) {
         self.scheduler.shutdown();
     }
 }

@@ -158,7 +158,7 @@ fn send_validates_destination_topic_and_payload() {
          INVALID\tINVALID\tINVALID\tINVALID\n\
          INVALID\tINVALID\tINVALID\n\
          INVALID\tINVALID\tNOT_FOUND\n\
-         NOT_FOUND\tNOT_FOUND\tINVALID\n\
+         NOT_FOUND\tNOT_FOUND\tNOT_FOUND\n\
          ok\n"
     );
 }

@@ -164,3 +164,47 @@ fn cancel_validates_its_deadline() {
         "INVALID\tINVALID\tINVALID\tINVALID\tINVALID\tINVALID\nINVALID\tNOT_FOUND\tok\n"
     );
 }
+
+#[test]
+fn shutdown_cancels_every_process_and_waits_for_them() {
+    let app = app(&[
+        (
+            "main.lua",
+            r##"return function()
+                process.spawn("app:cleaner", "app:processes")
+                process.spawn("app:stubborn", "app:processes")
+                return 3
+            end"##,
+        ),
+        (
+            "cleaner.lua",
+            r##"return function()
+                local ev = process.events():receive()
+                local pid, err = process.spawn("app:cleaner", "app:processes")
+                print(ev.kind, ev.from, ev.deadline ~= nil, pid, err:kind())
+                local ok, err2 = process.send(ev.from, "bye")
+                print("cleaned up", ok, err2:kind())
+            end"##,
+        ),
+        ("stubborn.lua", "return function() while true do end end"),
+    ]);
+    let started = std::time::Instant::now();
+    let out = app.run(&[]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "pid.cancel\t{runtime|0x00000}\ttrue\tnil\tUNAVAILABLE\ncleaned up\tnil\tNOT_FOUND\n"
+    );
+    // The stubborn process was stopped by the 5 s shutdown deadline, not dropped at once.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        out.stderr
+            .contains("app:stubborn: process failed: [CANCELED] cancel deadline exceeded"),
+        "{}",
+        out.stderr
+    );
+}

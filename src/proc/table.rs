@@ -51,6 +51,20 @@ impl ProcessTable {
         shard.remove(&pid.0)
     }
 
+    /// A snapshot of every live process.
+    pub fn all(&self) -> Vec<Arc<Process>> {
+        self.shards
+            .iter()
+            .flat_map(|s| {
+                s.read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .values()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Number of live processes.
     pub fn len(&self) -> usize {
         self.shards

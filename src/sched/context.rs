@@ -606,6 +606,9 @@ impl WorkerContext {
                     )
                 });
         }
+        if dest == super::RUNTIME_PID {
+            return Err(not_found(dest)); // the runtime's PID accepts no messages
+        }
         let Some(parsed) = pid::parse(dest) else {
             return Err(ErrorValue::new(
                 ErrorKind::Invalid,
@@ -653,9 +656,7 @@ impl WorkerContext {
         if process.host == self.host && worker == self.index {
             self.ready.borrow_mut().push_back(slot);
         } else {
-            let remote = &self.shared.hosts[process.host].workers[worker];
-            remote.wakeups.push(slot);
-            remote.unparker.unpark();
+            self.shared.wake_remote(process);
         }
     }
 }

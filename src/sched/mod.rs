@@ -37,7 +37,7 @@ pub use context::{Event, WorkerContext};
 
 use crate::app::{App, EntryKind, HostConfig, ProcessEntry};
 use crate::error::{ErrorKind, ErrorValue};
-use crate::proc::{Exit, Pid, Process, ProcessTable, Registry, Watchers};
+use crate::proc::{Deadline, Exit, Pid, Process, ProcessTable, Push, Registry, Signal, Watchers};
 use crate::value::Value;
 
 /// A process that has not started yet; any worker of its host may take it.
@@ -49,6 +49,9 @@ pub struct SpawnRequest {
     /// starts with it.
     linked_to: Option<Pid>,
 }
+
+/// The PID that runtime-sent CANCEL events carry; it accepts no messages.
+pub const RUNTIME_PID: &str = "{runtime|0x00000}";
 
 /// What to spawn, and who is tied to the new process from before its first run.
 pub(crate) struct Spawn<'a> {
@@ -122,6 +125,8 @@ pub struct Shared {
     next_serial: AtomicU64,
     /// Set once: workers leave their loops.
     stopping: AtomicBool,
+    /// Set once, when a graceful shutdown starts: spawns are refused.
+    closing: AtomicBool,
     /// Senders of exit results for processes someone waits for (`Runtime::run`).
     watchers: Mutex<HashMap<Pid, mpsc::Sender<Exit>>>,
 }
@@ -182,7 +187,7 @@ impl Shared {
                 None => ErrorValue::new(ErrorKind::NotFound, format!("no host '{host_id}'")),
             });
         };
-        if self.is_stopping() {
+        if self.closing.load(Ordering::Acquire) || self.is_stopping() {
             return Err(ErrorValue::new(
                 ErrorKind::Unavailable,
                 "the runtime is shutting down",
@@ -229,6 +234,16 @@ impl Shared {
             }
         }
         Ok(process)
+    }
+
+    /// Schedules a process that a push moved from `WAITING` to `SCHEDULED`, from any thread:
+    /// its slot goes to its owner's wake-up queue and the owner is unparked.
+    pub(crate) fn wake_remote(&self, process: &Process) {
+        if let Some((worker, slot)) = process.location() {
+            let remote = &self.hosts[process.host].workers[worker];
+            remote.wakeups.push(slot);
+            remote.unparker.unpark();
+        }
     }
 
     /// Hands the exit of a watched process to its watcher.
@@ -303,6 +318,7 @@ impl Scheduler {
             host_ids,
             next_serial: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             watchers: Mutex::default(),
         });
         let mut scheduler = Scheduler {
@@ -347,6 +363,44 @@ impl Scheduler {
     /// Number of live processes.
     pub fn live_processes(&self) -> usize {
         self.shared.table.len()
+    }
+
+    /// The graceful shutdown of app-format.md §5: spawns are refused, every live process gets
+    /// CANCEL from `{runtime|0x00000}` with `deadline` (enforced like any cancel deadline), and
+    /// this returns once every process has exited. Workers keep running; call [`shutdown`]
+    /// after.
+    ///
+    /// [`shutdown`]: Scheduler::shutdown
+    pub fn cancel_all(&self, deadline: std::time::Duration) {
+        let shared = &self.shared;
+        shared.closing.store(true, Ordering::Release);
+        let at = Deadline {
+            at: std::time::Instant::now() + deadline,
+            wall: std::time::SystemTime::now() + deadline,
+        };
+        let from: Arc<str> = Arc::from(RUNTIME_PID);
+        let mut cancelled = std::collections::HashSet::new();
+        // A spawn that passed the closing check just before it was set can still add a process:
+        // look again until the table is empty, cancelling newcomers. Bounded by the deadline
+        // (plus a margin for the last exits to be processed).
+        let give_up = at.at + std::time::Duration::from_secs(1);
+        loop {
+            for process in shared.table.all() {
+                if cancelled.insert(process.pid) {
+                    let signal = Signal::Cancel {
+                        from: from.clone(),
+                        deadline: Some(at),
+                    };
+                    if process.mailbox.push(signal) == Push::Wake {
+                        shared.wake_remote(&process);
+                    }
+                }
+            }
+            if shared.table.is_empty() || std::time::Instant::now() > give_up {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
     }
 
     /// Stops every worker and joins its thread. Processes still alive are dropped.
