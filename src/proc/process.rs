@@ -36,6 +36,10 @@ pub enum Signal {
         pid: Pid,
         exit: Arc<Exit>,
     },
+    /// A linked process exited normally: the link is gone, nothing else happens.
+    LinkGone {
+        pid: Pid,
+    },
     /// Stop now, with this error (`terminate`).
     Kill(crate::error::ErrorValue),
     /// `cancel`: asks the process to stop, before `deadline` when there is one.

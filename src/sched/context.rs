@@ -85,6 +85,10 @@ impl Local {
                 }
                 None
             }
+            Signal::LinkGone { pid } => {
+                self.links.remove(&pid);
+                None
+            }
             Signal::Kill(reason) => {
                 self.kill.get_or_insert(reason);
                 None

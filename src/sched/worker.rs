@@ -283,16 +283,23 @@ fn finish(ctx: &WorkerContext, slot: u32, exit: Exit) {
         };
         ctx.deliver(monitor, signal);
     }
-    // A process that both monitors and links gets EXIT before LINK_DOWN.
-    if matches!(*exit, Exit::Failed(_)) {
-        for linked in farewell.links {
-            let signal = Signal::LinkDown {
+    // A process that both monitors and links gets EXIT before LINK_DOWN. Every linked process
+    // forgets the link (its shared set here, its own set through the signal), so that links
+    // to exited processes do not pile up.
+    let failed = matches!(*exit, Exit::Failed(_));
+    for linked in farewell.links {
+        if let Some(other) = ctx.shared.table.get(linked) {
+            other.watchers.remove_link(process.pid);
+        }
+        let signal = match failed {
+            true => Signal::LinkDown {
                 from: process.pid_text.clone(),
                 pid: process.pid,
                 exit: exit.clone(),
-            };
-            ctx.deliver(linked, signal);
-        }
+            },
+            false => Signal::LinkGone { pid: process.pid },
+        };
+        ctx.deliver(linked, signal);
     }
     if process.watched {
         ctx.shared.notify_exit(process.pid, &exit);
