@@ -206,6 +206,61 @@ pub fn create(lua: &Lua, ctx: &Rc<WorkerContext>, parts: LuaParts) -> mlua::Resu
 
     let c = ctx.clone();
     process.set(
+        "call_start",
+        lua.create_function(move |lua, args: MultiValue| {
+            let mut args = args.into_iter();
+            let id = args.next().unwrap_or(LuaValue::Nil);
+            let host = args.next().unwrap_or(LuaValue::Nil);
+            let Some(id) = entry_id_argument(&id) else {
+                return fail_with(
+                    lua,
+                    ErrorKind::Invalid,
+                    "call: id must be an entry id 'namespace:name'",
+                );
+            };
+            let Some(host) = entry_id_argument(&host) else {
+                return fail_with(
+                    lua,
+                    ErrorKind::Invalid,
+                    "call: host must be an entry id 'namespace:name'",
+                );
+            };
+            let rest: Vec<LuaValue> = args.collect();
+            let values = match convert::to_values(&rest) {
+                Ok(values) => values,
+                Err(e) => return fail(lua, e),
+            };
+            match c.call_start(&id, &host, values) {
+                Ok(child) => one(LuaValue::Number(child.0 as f64)),
+                Err(e) => fail(lua, e),
+            }
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    process.set(
+        "call_result",
+        lua.create_function(move |lua, child: f64| {
+            let Some(exit) = c.call_result(crate::proc::Pid(child as u64)) else {
+                return Ok(MultiValue::new());
+            };
+            let mut out = MultiValue::new();
+            out.push_back(LuaValue::Boolean(true));
+            match &*exit {
+                Exit::Normal(value) => out.push_back(convert::from_value(lua, value)?),
+                Exit::Failed(error) => {
+                    out.push_back(LuaValue::Nil);
+                    out.push_back(LuaValue::UserData(
+                        lua.create_userdata(super::errors::LuaError(error.clone()))?,
+                    ));
+                }
+            }
+            Ok(out)
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    process.set(
         "terminate_raw",
         lua.create_function(move |lua, dest: Option<LuaValue>| {
             match dest_argument(dest, "terminate") {

@@ -165,8 +165,38 @@ impl Vm {
                  end",
             )
             .set_name("=moonweave.bootstrap")
-            .call((terminate_raw, coroutine_yield, block_token()))?;
+            .call((terminate_raw, coroutine_yield.clone(), block_token()))?;
         process.set("terminate", terminate)?;
+        // call blocks the calling task until the child's exit arrives.
+        let call_start: Function = process.get("call_start")?;
+        let call_result: Function = process.get("call_result")?;
+        process.raw_remove("call_start")?;
+        process.raw_remove("call_result")?;
+        let call: Function = lua
+            .load(
+                "local start, result, yield, token = ...\n\
+                 return function(id, host, ...)\n\
+                     local child, err = start(id, host, ...)\n\
+                     if not child then return nil, err end\n\
+                     while true do\n\
+                         local done, value, failure = result(child)\n\
+                         if done then\n\
+                             if failure ~= nil then return nil, failure end\n\
+                             return value\n\
+                         end\n\
+                         yield(token)\n\
+                     end\n\
+                 end",
+            )
+            .set_name("=moonweave.bootstrap")
+            .call((
+                call_start,
+                call_result,
+                coroutine_yield.clone(),
+                block_token(),
+            ))?;
+        process.set("call", call.clone())?;
+        process.set("exec", call)?;
         let require = modules::require(
             &lua,
             &ctx,

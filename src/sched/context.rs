@@ -4,7 +4,7 @@
 //! its callbacks; the worker loop (`worker.rs`) owns the run queues it fills.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -39,6 +39,9 @@ pub(super) struct Local {
     /// Why the process must stop before it runs any more Lua code (a linked failure,
     /// `terminate`, a passed cancel deadline).
     pub kill: Option<ErrorValue>,
+    /// Children started by `process.call`, with their exit once it arrived. Their EXIT goes
+    /// here instead of to `events()`.
+    pub calls: HashMap<Pid, Option<Arc<Exit>>, ahash::RandomState>,
     /// The earliest cancel deadline and the sequence number of its timer.
     pub deadline: Option<(Instant, u64)>,
     /// A cancel deadline sorted out of the mailbox that still needs its timer.
@@ -59,6 +62,7 @@ impl Local {
             kill: None,
             deadline: None,
             to_arm: None,
+            calls: HashMap::default(),
         }
     }
 
@@ -67,7 +71,9 @@ impl Local {
         match signal {
             Signal::Message(envelope) => Some(envelope),
             Signal::Exit { from, pid, exit } => {
-                if self.monitoring.remove(&pid) {
+                if let Some(waiting) = self.calls.get_mut(&pid) {
+                    *waiting = Some(exit);
+                } else if self.monitoring.remove(&pid) {
                     self.events.push_back(Event::Exit { from, pid, exit });
                 }
                 None
@@ -509,6 +515,53 @@ impl WorkerContext {
         Ok(child.pid_text.clone())
     }
 
+    /// Starts `process.call`: spawns the child, watched by the caller; returns its PID.
+    pub fn call_start(&self, entry: &str, host: &str, args: Vec<Value>) -> Result<Pid, ErrorValue> {
+        let me = self.current_process().ok_or_else(outside_process)?;
+        let spawn = Spawn {
+            monitor_by: Some(me.pid),
+            ..Spawn::new(entry, host, args)
+        };
+        let child = self.shared.spawn(Some(self), spawn)?;
+        self.with_local(|l| l.calls.insert(child.pid, None));
+        Ok(child.pid)
+    }
+
+    /// The exit of a `process.call` child once it arrived (the call is then over). While
+    /// waiting this sorts the mailbox, like a sleep: a kill keeps the caller waiting until its
+    /// worker stops it, which terminates the child.
+    pub fn call_result(&self, child: Pid) -> Option<Arc<Exit>> {
+        let slot = self.current.get()?;
+        let mut procs = self.procs.borrow_mut();
+        let local = procs.get_mut(slot)?;
+        let kill = local.drain();
+        self.arm_deadline(slot, local);
+        if let Some(reason) = kill {
+            local.kill = Some(reason);
+            return None;
+        }
+        match local.calls.get(&child) {
+            Some(Some(_)) => local.calls.remove(&child).flatten(),
+            _ => None,
+        }
+    }
+
+    /// Terminates `target` on behalf of the runtime or a caller; `false` when it had already
+    /// exited or been terminated.
+    pub(super) fn terminate_process(&self, target: &Arc<Process>) -> bool {
+        let Some(names) = target.watchers.terminate() else {
+            return false;
+        };
+        for name in &names {
+            self.shared.registry.release(name, target.pid);
+        }
+        self.shared.table.remove(target.pid);
+        if target.mailbox.push(Signal::Kill(terminated())) == Push::Wake {
+            self.wake(target);
+        }
+        true
+    }
+
     /// `process.terminate(dest)`: the target is gone for everyone when this returns; it stops
     /// before running more Lua code, and its EXIT and LINK_DOWN go out once it has stopped.
     /// Returns `true` when the caller terminated itself (it must yield and never resume).
@@ -521,15 +574,8 @@ impl WorkerContext {
             });
             return Ok(true);
         }
-        let Some(names) = target.watchers.terminate() else {
+        if !self.terminate_process(&target) {
             return Err(not_found(dest));
-        };
-        for name in &names {
-            self.shared.registry.release(name, target.pid);
-        }
-        self.shared.table.remove(target.pid);
-        if target.mailbox.push(Signal::Kill(terminated())) == Push::Wake {
-            self.wake(&target);
         }
         Ok(false)
     }

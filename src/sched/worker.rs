@@ -259,6 +259,14 @@ fn finish(ctx: &WorkerContext, slot: u32, exit: Exit) {
         return;
     };
     let process = local.process;
+    // process.md §10: a call's child is terminated when its caller dies while waiting.
+    for (child, exit) in &local.calls {
+        if exit.is_none()
+            && let Some(child) = ctx.shared.table.get(*child)
+        {
+            ctx.terminate_process(&child);
+        }
+    }
     let farewell = process.watchers.exit().unwrap_or_default();
     process.mailbox.close();
     ctx.shared.table.remove(process.pid);
