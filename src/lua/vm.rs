@@ -10,8 +10,8 @@ use std::ffi::c_void;
 use std::rc::Rc;
 
 use mlua::{
-    Function, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value as LuaValue,
-    ffi,
+    Function, LightUserData, Lua, LuaOptions, LuaString, MultiValue, StdLib, Table, Thread,
+    Value as LuaValue, ffi,
 };
 
 use super::errors::{LuaError, clean_traceback, error_from_mlua, exit_error};
@@ -79,21 +79,21 @@ impl Vm {
         let c = ctx.clone();
         // `count, topic, from, payload…` of the oldest message, or nothing; the bootstrap
         // builds the Message object from it.
-        let pop_message = lua.create_function(move |lua, ()| {
-            let Some(envelope) = c.pop_message() else {
-                return Ok(MultiValue::new());
-            };
-            let mut values = MultiValue::with_capacity(envelope.payload.len() + 3);
-            values.push_back(LuaValue::Number(envelope.payload.len() as f64));
-            values.push_back(LuaValue::String(lua.create_string(&*envelope.topic)?));
-            values.push_back(match &envelope.from {
-                Some(from) => LuaValue::String(lua.create_string(&**from)?),
-                None => LuaValue::Nil,
-            });
-            for value in &envelope.payload {
-                values.push_back(convert::from_value(lua, value)?);
+        let pop_message =
+            lua.create_function(move |lua, ()| message_values(lua, c.pop_message()))?;
+        let c = ctx.clone();
+        let pop_topic = lua.create_function(move |lua, topic: LuaString| {
+            message_values(lua, c.pop_topic(&topic.to_string_lossy()))
+        })?;
+        let c = ctx.clone();
+        let listen_topic = lua.create_function(move |_, (topic, on): (LuaString, bool)| {
+            let topic = topic.to_string_lossy();
+            if on {
+                c.listen(&topic)
+            } else {
+                c.unlisten(&topic)
             }
-            Ok(values)
+            Ok(())
         })?;
         let c = ctx.clone();
         let pop_event = lua.create_function(move |lua, ()| match c.pop_event() {
@@ -115,6 +115,8 @@ impl Vm {
             Table,
             Function,
             Function,
+            Function,
+            Function,
         );
         let (
             body,
@@ -127,6 +129,8 @@ impl Vm {
             time,
             raising,
             events,
+            listen,
+            unlisten,
         ): Bootstrap = lua
             .load(bootstrap::SOURCE)
             .set_name("=moonweave.bootstrap")
@@ -139,6 +143,8 @@ impl Vm {
                 time::start_sleep(&lua, &ctx)?,
                 time::sleep_finished(&lua, &ctx)?,
                 pop_event,
+                pop_topic,
+                listen_topic,
             ))?;
         lua.set_named_registry_value("moonweave.traceback", traceback)?;
         convert::set_message_metatable(&message_metatable);
@@ -197,6 +203,8 @@ impl Vm {
             ))?;
         process.set("call", call.clone())?;
         process.set("exec", call)?;
+        process.set("listen", listen)?;
+        process.set("unlisten", unlisten)?;
         let require = modules::require(
             &lua,
             &ctx,
@@ -335,6 +343,25 @@ impl Vm {
     pub fn used_memory(&self) -> usize {
         self.lua.used_memory()
     }
+}
+
+/// `count, topic, from, payload…` of a message, or nothing; the bootstrap builds the Message
+/// object (or takes the first payload value for a raw listen channel) from it.
+fn message_values(lua: &Lua, envelope: Option<crate::proc::Envelope>) -> mlua::Result<MultiValue> {
+    let Some(envelope) = envelope else {
+        return Ok(MultiValue::new());
+    };
+    let mut values = MultiValue::with_capacity(envelope.payload.len() + 3);
+    values.push_back(LuaValue::Number(envelope.payload.len() as f64));
+    values.push_back(LuaValue::String(lua.create_string(&*envelope.topic)?));
+    values.push_back(match &envelope.from {
+        Some(from) => LuaValue::String(lua.create_string(&**from)?),
+        None => LuaValue::Nil,
+    });
+    for value in &envelope.payload {
+        values.push_back(convert::from_value(lua, value)?);
+    }
+    Ok(values)
 }
 
 /// `load(src, chunkname?)` / `loadstring`: compiles source text (never bytecode) with the

@@ -42,6 +42,8 @@ pub(super) struct Local {
     /// Children started by `process.call`, with their exit once it arrived. Their EXIT goes
     /// here instead of to `events()`.
     pub calls: HashMap<Pid, Option<Arc<Exit>>, ahash::RandomState>,
+    /// Topics with an active `process.listen` channel: their messages are not for the inbox.
+    pub listening: HashSet<Box<str>, ahash::RandomState>,
     /// The earliest cancel deadline and the sequence number of its timer.
     pub deadline: Option<(Instant, u64)>,
     /// A cancel deadline sorted out of the mailbox that still needs its timer.
@@ -63,6 +65,7 @@ impl Local {
             deadline: None,
             to_arm: None,
             calls: HashMap::default(),
+            listening: HashSet::default(),
         }
     }
 
@@ -212,19 +215,40 @@ impl WorkerContext {
         self.shared.hosts[self.host].config.preemption_budget
     }
 
-    /// Takes the oldest message of the running process.
+    /// Takes the oldest message of the running process whose topic has no listener (the inbox).
     pub fn pop_message(&self) -> Option<Envelope> {
+        self.take_message(|local, topic| !local.listening.contains(topic))
+    }
+
+    /// Takes the oldest message with `topic` (a `listen` channel).
+    pub fn pop_topic(&self, topic: &str) -> Option<Envelope> {
+        self.take_message(|_, t| t == topic)
+    }
+
+    /// Takes the oldest message that `wanted` accepts: first from the buffer, then from the
+    /// mailbox, keeping other messages (and events) in the buffers in arrival order.
+    fn take_message(&self, wanted: impl Fn(&Local, &str) -> bool) -> Option<Envelope> {
         let slot = self.current.get()?;
         let mut procs = self.procs.borrow_mut();
         let local = procs.get_mut(slot)?;
-        let envelope = match local.messages.pop_front() {
+        let buffered = match local.listening.is_empty() {
+            true => local.messages.pop_front(),
+            false => {
+                let at = local.messages.iter().position(|m| wanted(local, &m.topic));
+                at.and_then(|i| local.messages.remove(i))
+            }
+        };
+        let envelope = match buffered {
             Some(envelope) => Some(envelope),
             None => loop {
                 let Some(signal) = local.process.mailbox.pop() else {
                     break None;
                 };
                 if let Some(envelope) = local.sort(signal) {
-                    break Some(envelope);
+                    if wanted(local, &envelope.topic) {
+                        break Some(envelope);
+                    }
+                    local.messages.push_back(envelope);
                 }
                 if local.kill.is_some() {
                     break None; // the receive yields and the worker stops the process
@@ -237,6 +261,16 @@ impl WorkerContext {
             local.process.release_message();
         }
         envelope
+    }
+
+    /// `process.listen(topic)`: messages with `topic` stop going to the inbox.
+    pub fn listen(&self, topic: &str) {
+        self.with_local(|l| l.listening.insert(topic.into()));
+    }
+
+    /// `process.unlisten`: messages with `topic` go to the inbox again.
+    pub fn unlisten(&self, topic: &str) {
+        self.with_local(|l| l.listening.remove(topic));
     }
 
     /// Starts the timer of a cancel deadline that sorting found.
