@@ -261,6 +261,31 @@ pub fn create(lua: &Lua, ctx: &Rc<WorkerContext>, parts: LuaParts) -> mlua::Resu
 
     let c = ctx.clone();
     process.set(
+        "upgrade_raw",
+        lua.create_function(move |lua, args: MultiValue| {
+            let mut args = args.into_iter();
+            let source = match args.next() {
+                None | Some(LuaValue::Nil) => None,
+                Some(LuaValue::String(s)) => Some(s.to_string_lossy()),
+                Some(_) => {
+                    return fail_with(
+                        lua,
+                        ErrorKind::Invalid,
+                        "upgrade: source must be an entry id or nil",
+                    );
+                }
+            };
+            let rest: Vec<LuaValue> = args.collect();
+            let values = match convert::to_values(&rest) {
+                Ok(values) => values,
+                Err(e) => return fail(lua, e),
+            };
+            done(lua, c.upgrade(source.as_deref(), values))
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    process.set(
         "terminate_raw",
         lua.create_function(move |lua, dest: Option<LuaValue>| {
             match dest_argument(dest, "terminate") {

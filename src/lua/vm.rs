@@ -203,6 +203,21 @@ impl Vm {
             ))?;
         process.set("call", call.clone())?;
         process.set("exec", call)?;
+        // upgrade does not return on success: the worker drops this code at the yield.
+        let upgrade_raw: Function = process.get("upgrade_raw")?;
+        process.raw_remove("upgrade_raw")?;
+        let upgrade: Function = lua
+            .load(
+                "local raw, yield, token = ...\n\
+                 return function(...)\n\
+                     local ok, err = raw(...)\n\
+                     if not ok then return nil, err end\n\
+                     while true do yield(token) end\n\
+                 end",
+            )
+            .set_name("=moonweave.bootstrap")
+            .call((upgrade_raw, coroutine_yield.clone(), block_token()))?;
+        process.set("upgrade", upgrade)?;
         process.set("listen", listen)?;
         process.set("unlisten", unlisten)?;
         let require = modules::require(

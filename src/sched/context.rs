@@ -42,6 +42,8 @@ pub(super) struct Local {
     /// Children started by `process.call`, with their exit once it arrived. Their EXIT goes
     /// here instead of to `events()`.
     pub calls: HashMap<Pid, Option<Arc<Exit>>, ahash::RandomState>,
+    /// A requested `process.upgrade`: the entry to run next and its arguments.
+    pub upgrade: Option<(Arc<ProcessEntry>, Vec<Value>)>,
     /// Topics with an active `process.listen` channel: their messages are not for the inbox.
     pub listening: HashSet<Box<str>, ahash::RandomState>,
     /// The earliest cancel deadline and the sequence number of its timer.
@@ -66,6 +68,7 @@ impl Local {
             to_arm: None,
             calls: HashMap::default(),
             listening: HashSet::default(),
+            upgrade: None,
         }
     }
 
@@ -261,6 +264,37 @@ impl WorkerContext {
             local.process.release_message();
         }
         envelope
+    }
+
+    /// `process.upgrade(source?, ...)`: checks the arguments and records the upgrade, which the
+    /// worker performs when the caller yields.
+    pub fn upgrade(&self, source: Option<&str>, args: Vec<Value>) -> Result<(), ErrorValue> {
+        let entry = match source {
+            None => self.current_entry().ok_or_else(outside_process)?,
+            Some(id) if !crate::app::is_entry_id(id) => {
+                return Err(ErrorValue::new(
+                    ErrorKind::Invalid,
+                    format!("upgrade: '{id}' is not an entry id 'namespace:name'"),
+                ));
+            }
+            Some(id) => match self.shared.app.entry(id).map(|e| &e.kind) {
+                Some(crate::app::EntryKind::Process(entry)) => entry.clone(),
+                Some(other) => {
+                    return Err(ErrorValue::new(
+                        ErrorKind::Invalid,
+                        format!("'{id}' is a {}, not a process.lua entry", other.name()),
+                    ));
+                }
+                None => {
+                    return Err(ErrorValue::new(
+                        ErrorKind::NotFound,
+                        format!("no entry '{id}'"),
+                    ));
+                }
+            },
+        };
+        self.with_local(|l| l.upgrade = Some((entry, args)))
+            .ok_or_else(outside_process)
     }
 
     /// `process.listen(topic)`: messages with `topic` stop going to the inbox.

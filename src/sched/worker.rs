@@ -212,18 +212,40 @@ fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
         }
     };
     ctx.current.set(None);
-    let resumed = outcome.unwrap_or_else(|panic| {
+    let mut resumed = contain_panic(vm, slot, outcome);
+    // process.upgrade: the old code is dropped and the new entry starts in the same slot, with
+    // the same PID, mailbox, links, monitors, names and options.
+    while !matches!(resumed, Resumed::Exited(_)) {
+        let Some((entry, args)) = ctx
+            .procs
+            .borrow_mut()
+            .get_mut(slot)
+            .and_then(|l| l.upgrade.take())
+        else {
+            break;
+        };
         vm.discard(slot);
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string());
-        Resumed::Exited(Exit::Failed(ErrorValue::new(
-            ErrorKind::Internal,
-            format!("runtime panic: {what}"),
-        )))
-    });
+        let pending_calls = match ctx.procs.borrow_mut().get_mut(slot) {
+            Some(local) => {
+                local.entry = entry.clone();
+                local.timer = None;
+                local.listening.clear();
+                std::mem::take(&mut local.calls)
+            }
+            None => break,
+        };
+        for (child, exit) in pending_calls {
+            if exit.is_none()
+                && let Some(child) = ctx.shared.table.get(child)
+            {
+                ctx.terminate_process(&child);
+            }
+        }
+        ctx.current.set(Some(slot));
+        let outcome = catch_unwind(AssertUnwindSafe(|| vm.start(slot, &entry, &args)));
+        ctx.current.set(None);
+        resumed = contain_panic(vm, slot, outcome);
+    }
     // A linked failure noticed while the process was receiving stops it now.
     let killed = match resumed {
         Resumed::Blocked | Resumed::Yielded => ctx
@@ -251,6 +273,22 @@ fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
         Resumed::Yielded => ctx.ready.borrow_mut().push_back(slot),
         Resumed::Exited(exit) => finish(ctx, slot, exit),
     }
+}
+
+/// A panic while resuming ends only that process, with an INTERNAL error.
+fn contain_panic(vm: &Vm, slot: u32, outcome: std::thread::Result<Resumed>) -> Resumed {
+    outcome.unwrap_or_else(|panic| {
+        vm.discard(slot);
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Resumed::Exited(Exit::Failed(ErrorValue::new(
+            ErrorKind::Internal,
+            format!("runtime panic: {what}"),
+        )))
+    })
 }
 
 /// Releases everything an exited process held and reports its exit.
