@@ -241,3 +241,49 @@ fn registry_names_stand_for_pids_and_are_released_before_exit() {
          true\ttrue\n"
     );
 }
+
+#[test]
+fn a_host_at_max_processes_refuses_spawns_until_one_exits() {
+    let app = app(&[
+        (
+            "app.yaml",
+            "namespace: app\nentries:\n  - {name: main, kind: process.lua, source: file://main.lua}\n  - {name: wait, kind: process.lua, source: file://wait.lua}\n  - {name: small, kind: process.host, host: {max_processes: 2}}\n",
+        ),
+        (
+            "main.lua",
+            r##"return function()
+                local a = assert(process.spawn_monitored("app:wait", "app:small"))
+                assert(process.spawn("app:wait", "app:small"))
+                local pid, err = process.spawn("app:wait", "app:small")
+                print(pid, err:kind())
+                assert(process.terminate(a))
+                process.events():receive()
+                print(process.spawn("app:wait", "app:small") ~= nil)
+            end"##,
+        ),
+        (
+            "wait.lua",
+            "return function() process.inbox():receive() end",
+        ),
+    ]);
+    assert_eq!(app.run(&[]).ok(), "nil\tUNAVAILABLE\ntrue\n");
+}
+
+#[test]
+fn a_result_that_cannot_be_copied_is_an_invalid_exit() {
+    let app = app(&[
+        (
+            "main.lua",
+            r##"return function()
+                process.spawn_monitored("app:bad", "app:processes")
+                local e = process.events():receive().result.error
+                print(e:kind(), e:message())
+            end"##,
+        ),
+        ("bad.lua", "return function() return function() end end"),
+    ]);
+    assert_eq!(
+        app.run(&[]).ok(),
+        "INVALID\texit value: cannot copy a value of type function\n"
+    );
+}
