@@ -1,6 +1,6 @@
 //! Deep copies between Lua values and [`Value`], with the copy rules of process.md §1.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::ffi::c_void;
 
 use mlua::{Lua, Value as LuaValue};
@@ -10,19 +10,21 @@ use crate::error::{ErrorKind, ErrorValue};
 use crate::value::Value;
 
 thread_local! {
-    /// The metatable of this worker's Message objects: tables that must not be copied.
-    static MESSAGE_METATABLE: Cell<*const c_void> = const { Cell::new(std::ptr::null()) };
+    /// The metatables of this worker's runtime objects that are tables (Message, channel,
+    /// Duration, Time, Timer, Ticker), with their type names: such tables are never copied.
+    static PRIVATE_METATABLES: RefCell<Vec<(*const c_void, &'static str)>> =
+        const { RefCell::new(Vec::new()) };
 }
 
-/// Records the metatable of Message objects on this worker's VM.
-pub fn set_message_metatable(metatable: &mlua::Table) {
-    MESSAGE_METATABLE.with(|m| m.set(metatable.to_pointer()));
+/// Records the metatable of a runtime object type on this worker's VM.
+pub fn register_private_metatable(metatable: &mlua::Table, name: &'static str) {
+    PRIVATE_METATABLES.with(|m| m.borrow_mut().push((metatable.to_pointer(), name)));
 }
 
-fn is_message(table: &mlua::Table) -> bool {
-    table
-        .metatable()
-        .is_some_and(|mt| MESSAGE_METATABLE.with(Cell::get) == mt.to_pointer())
+/// The runtime object type a table is, if it is one.
+pub fn private_type(table: &mlua::Table) -> Option<&'static str> {
+    let mt = table.metatable()?.to_pointer();
+    PRIVATE_METATABLES.with(|m| m.borrow().iter().find(|(p, _)| *p == mt).map(|(_, n)| *n))
 }
 
 /// Deepest table nesting a copy accepts (the outer table is level 1).
@@ -52,10 +54,10 @@ fn copy(value: &LuaValue, path: &mut Vec<*const c_void>) -> Result<Value, ErrorV
         LuaValue::Integer(i) => Value::Number(*i as f64),
         LuaValue::Number(n) => Value::Number(*n),
         LuaValue::String(s) => Value::String(s.as_bytes().as_ref().into()),
-        LuaValue::Table(table) if is_message(table) => {
-            return Err(invalid("cannot copy a value of type Message".into()));
-        }
         LuaValue::Table(table) => {
+            if let Some(name) = private_type(table) {
+                return Err(invalid(format!("cannot copy a value of type {name}")));
+            }
             let id = table.to_pointer();
             if path.contains(&id) {
                 return Err(invalid("cannot copy a table that contains itself".into()));
@@ -108,6 +110,9 @@ fn copy(value: &LuaValue, path: &mut Vec<*const c_void>) -> Result<Value, ErrorV
 /// The Lua type name of a value, with runtime objects named after what they are.
 pub fn type_name(value: &LuaValue) -> String {
     match value {
+        LuaValue::Table(t) if private_type(t).is_some() => {
+            private_type(t).unwrap_or("table").to_string()
+        }
         LuaValue::UserData(ud) => match ud.metatable().and_then(|mt| mt.get::<String>("__type")) {
             Ok(name) => name,
             Err(_) => "userdata".to_string(),

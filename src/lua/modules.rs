@@ -1,8 +1,7 @@
 //! `require(name)`: the modules an entry may use (stdlib.md §7, app-format.md §2.1).
 //!
-//! `process` and `errors` are always available. Other modules must be listed in the entry's
-//! `modules` (zero-config entries may use all). So far only `time` is built (with `sleep`);
-//! the others answer NOT_FOUND, saying they are not implemented yet.
+//! `process`, `channel` and `errors` are always available. Other modules must be listed in the
+//! entry's `modules` (zero-config entries may use all).
 
 use std::rc::Rc;
 

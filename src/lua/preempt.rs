@@ -1,9 +1,10 @@
 //! Preemption: a raw Luau interrupt with a per-worker budget.
 //!
 //! Luau calls the interrupt at loop back-edges and function calls. Each call spends one unit of
-//! the running process's budget. When the budget is spent and the running Lua thread is the
-//! process's own coroutine (not a coroutine the process created, whose `resume` would receive
-//! the yield) and it can yield, the interrupt yields it back to the worker, which requeues it.
+//! the running process's budget. When the budget is spent and the running Lua thread can yield,
+//! the interrupt yields it with zero values and raises the preemption flag: a task goes back to
+//! the worker, which requeues the process; a coroutine the task created goes to the `resume`
+//! wrapper of `tasks.luau`, which passes the preemption on up.
 //! Code that cannot yield (inside `table.sort` comparators and other C calls) keeps running;
 //! after [`HARD_LIMIT`] further checks it is stopped with an error.
 //!
@@ -11,8 +12,6 @@
 //! loop; the raw callback with thread-local state costs about 14 % (see README, "Preemption").
 
 use std::cell::Cell;
-use std::ffi::c_void;
-use std::ptr;
 
 use mlua::{Lua, ffi};
 
@@ -25,10 +24,10 @@ thread_local! {
     static BUDGET: Cell<u32> = const { Cell::new(u32::MAX) };
     /// The budget a process gets each time it is resumed; 0 disables preemption.
     static SLICE: Cell<u32> = const { Cell::new(0) };
-    /// The `lua_State` of the running process's coroutine.
-    static CURRENT: Cell<*const c_void> = const { Cell::new(ptr::null()) };
     /// Checks since the budget ran out while the process could not yield.
     static OVERRUN: Cell<u32> = const { Cell::new(0) };
+    /// Whether the last yield of the running process was a preemption.
+    static PREEMPTED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Installs the interrupt on this worker's VM.
@@ -47,18 +46,23 @@ pub fn set_slice(slice: u32) {
     SLICE.with(|s| s.set(slice));
 }
 
-/// Marks `thread` (a `lua_State` pointer from `Thread::to_pointer`) as the running process and
-/// refills its budget.
-pub fn enter(thread: *const c_void) {
-    CURRENT.with(|c| c.set(thread));
+/// A process is about to run: refills its budget.
+pub fn enter() {
     let slice = SLICE.with(Cell::get);
     BUDGET.with(|b| b.set(if slice == 0 { u32::MAX } else { slice }));
     OVERRUN.with(|o| o.set(0));
+    PREEMPTED.with(|p| p.set(false));
 }
 
-/// No process is running any more.
-pub fn leave() {
-    CURRENT.with(|c| c.set(ptr::null()));
+/// Whether the last yield was a preemption, without forgetting it (for the Lua wrappers that
+/// pass a preemption of a created coroutine on up to the worker).
+pub fn preempted() -> bool {
+    PREEMPTED.with(Cell::get)
+}
+
+/// Whether the last yield was a preemption (and forgets it).
+pub fn take_preempted() -> bool {
+    PREEMPTED.with(|p| p.replace(false))
 }
 
 /// The hot path: one thread-local decrement. Everything else is in [`budget_spent`], kept out
@@ -84,12 +88,14 @@ unsafe fn budget_spent(state: *mut ffi::lua_State) {
         BUDGET.with(|b| b.set(u32::MAX));
         return;
     }
-    let own_coroutine = CURRENT.with(Cell::get) == state as *const c_void;
+    // Every yieldable thread is either the running task or a coroutine it created, resumed
+    // through the wrappers of `tasks.luau`, which pass a preemption on up to the worker.
     // SAFETY: `state` is the running Lua thread the VM passed to its own interrupt callback.
-    if own_coroutine && unsafe { ffi::lua_isyieldable(state) } != 0 {
+    if unsafe { ffi::lua_isyieldable(state) } != 0 {
         BUDGET.with(|b| b.set(SLICE.with(Cell::get)));
-        // SAFETY: the thread is yieldable and is the coroutine the worker resumed; yielding
-        // zero values from an interrupt is supported by Luau and returns control to `resume`.
+        PREEMPTED.with(|p| p.set(true));
+        // SAFETY: the thread is yieldable; yielding zero values from an interrupt is supported
+        // by Luau and returns control to its resumer.
         unsafe {
             ffi::lua_yield(state, 0);
         }

@@ -1,4 +1,5 @@
-//! One worker's Luau VM: sandbox, globals, and starting and resuming process coroutines.
+//! One worker's Luau VM: sandbox, globals, and starting and resuming process coroutines
+//! and their tasks.
 //!
 //! Process coroutines are kept in a Lua table keyed by the worker's slot number, not as Rust
 //! handles: mlua's handle stack holds about a million entries per VM, and a process should cost
@@ -34,11 +35,63 @@ pub enum Resumed {
     Exited(Exit),
 }
 
-/// The private value a blocking operation yields to tell the worker "park me".
-static BLOCK_TOKEN: u8 = 0;
+/// The private values a task yields to the worker: blocked, finished (a spawned task), failed
+/// (a spawned task, with its error), and yielded without blocking (`time.sleep(0)`).
+static TOKENS: [u8; 4] = [0; 4];
+const BLOCK: usize = 0;
+const DONE: usize = 1;
+const FAIL: usize = 2;
+const YIELD: usize = 3;
+
+fn token(which: usize) -> LightUserData {
+    LightUserData(&TOKENS[which] as *const u8 as *mut c_void)
+}
 
 fn block_token() -> LightUserData {
-    LightUserData(&BLOCK_TOKEN as *const u8 as *mut c_void)
+    token(BLOCK)
+}
+
+/// What the running task of a process yielded.
+enum Yield {
+    Blocked,
+    TaskDone,
+    TaskFailed(LuaValue),
+    Other,
+}
+
+fn classify(values: MultiValue) -> Yield {
+    let mut values = values.into_iter();
+    match values.next() {
+        Some(LuaValue::LightUserData(t)) if t == token(BLOCK) => Yield::Blocked,
+        Some(LuaValue::LightUserData(t)) if t == token(DONE) => Yield::TaskDone,
+        Some(LuaValue::LightUserData(t)) if t == token(FAIL) => {
+            Yield::TaskFailed(values.next().unwrap_or(LuaValue::Nil))
+        }
+        _ => Yield::Other,
+    }
+}
+
+/// The Lua functions the worker calls on processes with tasks, channels or timers.
+struct TaskScheduler {
+    on_block: Function,
+    on_yield: Function,
+    on_wake: Function,
+}
+
+/// What the task scheduler of a managed process decided.
+enum Next {
+    Run,
+    Wait,
+    Deadlock(ErrorValue),
+}
+
+fn next_from(value: mlua::Result<LuaValue>) -> Next {
+    match value {
+        Ok(LuaValue::Boolean(true)) => Next::Run,
+        Ok(LuaValue::Boolean(false)) => Next::Wait,
+        Ok(other) => Next::Deadlock(exit_error(&other, None)),
+        Err(e) => Next::Deadlock(error_from_mlua(&e)),
+    }
 }
 
 /// A worker's VM.
@@ -56,6 +109,10 @@ pub struct Vm {
     env_metatable: Table,
     /// Compiled entry chunks by entry id; each process runs a deep clone.
     chunks: RefCell<HashMap<String, Function>>,
+    /// Slots of processes whose tasks the Lua task scheduler manages (`tasks.luau`).
+    managed: Rc<RefCell<ahash::AHashSet<u32>>>,
+    tasks: TaskScheduler,
+    ctx: Rc<WorkerContext>,
 }
 
 impl Vm {
@@ -76,78 +133,108 @@ impl Vm {
                 Ok(LuaError(error))
             },
         )?;
+        let threads = lua.create_table()?;
+        let managed: Rc<RefCell<ahash::AHashSet<u32>>> = Rc::default();
+        let rt = lua.create_table()?;
+        rt.set("TOKEN", token(BLOCK))?;
+        rt.set("DONE", token(DONE))?;
+        rt.set("FAIL", token(FAIL))?;
+        rt.set("YIELD", token(YIELD))?;
+        rt.set("threads", &threads)?;
+        rt.set("make_exit_error", make_exit_error)?;
         let c = ctx.clone();
         // `count, topic, from, payload…` of the oldest message, or nothing; the bootstrap
         // builds the Message object from it.
-        let pop_message =
-            lua.create_function(move |lua, ()| message_values(lua, c.pop_message()))?;
+        rt.set(
+            "pop_message",
+            lua.create_function(move |lua, ()| message_values(lua, c.pop_message()))?,
+        )?;
         let c = ctx.clone();
-        let pop_topic = lua.create_function(move |lua, topic: LuaString| {
-            message_values(lua, c.pop_topic(&topic.to_string_lossy()))
-        })?;
+        rt.set(
+            "pop_topic",
+            lua.create_function(move |lua, topic: LuaString| {
+                message_values(lua, c.pop_topic(&topic.to_string_lossy()))
+            })?,
+        )?;
         let c = ctx.clone();
-        let listen_topic = lua.create_function(move |_, (topic, on): (LuaString, bool)| {
-            let topic = topic.to_string_lossy();
-            if on {
-                c.listen(&topic)
-            } else {
-                c.unlisten(&topic)
-            }
-            Ok(())
-        })?;
+        rt.set(
+            "listen_topic",
+            lua.create_function(move |_, (topic, on): (LuaString, bool)| {
+                let topic = topic.to_string_lossy();
+                if on {
+                    c.listen(&topic)
+                } else {
+                    c.unlisten(&topic)
+                }
+                Ok(())
+            })?,
+        )?;
         let c = ctx.clone();
-        let pop_event = lua.create_function(move |lua, ()| match c.pop_event() {
-            Some(event) => Ok(LuaValue::Table(process_api::event_table(lua, &event)?)),
-            None => Ok(LuaValue::Nil),
-        })?;
+        rt.set(
+            "pop_event",
+            lua.create_function(move |lua, ()| match c.pop_event() {
+                Some(event) => Ok(LuaValue::Table(process_api::event_table(lua, &event)?)),
+                None => Ok(LuaValue::Nil),
+            })?,
+        )?;
+        rt.set(
+            "preempted",
+            lua.create_function(|_, ()| Ok(preempt::preempted()))?,
+        )?;
         let c = ctx.clone();
-        let current_slot = lua.create_function(move |_, ()| Ok(c.current_slot()))?;
-        let rust_errors = errors::create_module(&lua)?;
+        rt.set(
+            "current_slot",
+            lua.create_function(move |_, ()| Ok(c.current_slot()))?,
+        )?;
+        let (c, m) = (ctx.clone(), managed.clone());
+        rt.set(
+            "manage",
+            lua.create_function(move |_, ()| {
+                if let Some(slot) = c.current_slot() {
+                    m.borrow_mut().insert(slot);
+                }
+                Ok(())
+            })?,
+        )?;
+        rt.set("errors", errors::create_module(&lua)?)?;
+        time::add_primitives(&lua, &ctx, &rt)?;
 
-        type Bootstrap = (
-            Function,
-            Function,
-            Function,
-            Table,
-            Function,
-            Function,
-            Table,
-            Table,
-            Function,
-            Function,
-            Function,
-            Function,
-        );
-        let (
-            body,
-            inbox,
-            forget,
-            errors_table,
-            env_metatable_fn,
-            traceback,
-            message_metatable,
-            time,
-            raising,
-            events,
-            listen,
-            unlisten,
-        ): Bootstrap = lua
-            .load(bootstrap::SOURCE)
-            .set_name("=moonweave.bootstrap")
-            .call((
-                block_token(),
-                make_exit_error,
-                pop_message,
-                current_slot,
-                rust_errors,
-                time::start_sleep(&lua, &ctx)?,
-                time::sleep_finished(&lua, &ctx)?,
-                pop_event,
-                pop_topic,
-                listen_topic,
-            ))?;
-        lua.set_named_registry_value("moonweave.traceback", traceback)?;
-        convert::set_message_metatable(&message_metatable);
+        // The Lua half, in three chunks sharing `M`.
+        let parts = lua.create_table()?;
+        for (name, source) in bootstrap::SOURCES {
+            lua.load(source)
+                .set_name(format!("=moonweave.{name}"))
+                .call::<()>((&rt, &parts))?;
+        }
+        let body: Function = parts.get("body")?;
+        let forget: Function = parts.get("forget")?;
+        let errors_table: Table = parts.get("errors")?;
+        let env_metatable_fn: Function = parts.get("env_metatable")?;
+        let raising: Function = parts.get("raising")?;
+        let time: Table = parts.get("time")?;
+        let tasks = TaskScheduler {
+            on_block: parts.get("on_block")?,
+            on_yield: parts.get("on_yield")?,
+            on_wake: parts.get("on_wake")?,
+        };
+        lua.set_named_registry_value("moonweave.traceback", parts.get::<Function>("traceback")?)?;
+        for (field, name) in [
+            ("MessageMeta", "Message"),
+            ("ChannelMeta", "channel"),
+            ("CaseMeta", "case"),
+            ("DurationMeta", "Duration"),
+            ("TimeMeta", "Time"),
+            ("TimerMeta", "Timer"),
+            ("TickerMeta", "Ticker"),
+        ] {
+            convert::register_private_metatable(&parts.get::<Table>(field)?, name);
+        }
+        let coroutine: Table = globals.get("coroutine")?;
+        for pair in parts.get::<Table>("coroutine")?.pairs::<String, Function>() {
+            let (key, value) = pair?;
+            coroutine.set(key, value)?;
+        }
+        globals.set("channel", parts.get::<Table>("channel")?)?;
 
         let envs = lua.create_table()?;
         let load = loader(&lua, &ctx, &envs)?;
@@ -156,11 +243,20 @@ impl Vm {
 
         let tostring: Function = globals.get("tostring")?;
         globals.set("print", print::create(&lua, tostring)?)?;
-        let process = process_api::create(&lua, &ctx, process_api::LuaParts { inbox, events })?;
+        let process = process_api::create(
+            &lua,
+            &ctx,
+            process_api::LuaParts {
+                inbox: parts.get("inbox")?,
+                events: parts.get("events")?,
+            },
+        )?;
         // terminate(self) does not return: the wrapper yields until the worker stops it.
         let terminate_raw: Function = process.get("terminate_raw")?;
         process.raw_remove("terminate_raw")?;
-        let coroutine_yield: Function = globals.get::<Table>("coroutine")?.get("yield")?;
+        // Blocking wrappers wait through the task scheduler's `wait_external(token)`, which
+        // ignores its argument.
+        let coroutine_yield: Function = parts.get("wait_external")?;
         let terminate: Function = lua
             .load(
                 "local raw, yield, token = ...\n\
@@ -218,14 +314,15 @@ impl Vm {
             .set_name("=moonweave.bootstrap")
             .call((upgrade_raw, coroutine_yield.clone(), block_token()))?;
         process.set("upgrade", upgrade)?;
-        process.set("listen", listen)?;
-        process.set("unlisten", unlisten)?;
+        process.set("listen", parts.get::<Function>("listen")?)?;
+        process.set("unlisten", parts.get::<Function>("unlisten")?)?;
         let require = modules::require(
             &lua,
             &ctx,
             [
                 ("process", process.clone()),
                 ("errors", errors_table.clone()),
+                ("channel", parts.get::<Table>("channel")?),
             ],
             time,
         )?;
@@ -251,7 +348,10 @@ impl Vm {
         preempt::set_slice(ctx.preemption_budget());
 
         Ok(Vm {
-            threads: lua.create_table()?,
+            threads,
+            managed,
+            tasks,
+            ctx,
             envs,
             lua,
             body,
@@ -311,6 +411,13 @@ impl Vm {
 
     /// Resumes the process in `slot`.
     pub fn resume(&self, slot: u32) -> Resumed {
+        if self.is_managed(slot) {
+            match next_from(self.tasks.on_wake.call(slot)) {
+                Next::Run => {}
+                Next::Wait => return Resumed::Blocked,
+                Next::Deadlock(error) => return self.exit(slot, Exit::Failed(error)),
+            }
+        }
         match self.threads.raw_get::<Thread>(slot) {
             Ok(thread) => self.resume_thread(slot, &thread, MultiValue::new()),
             Err(e) => self.exit(
@@ -320,24 +427,54 @@ impl Vm {
         }
     }
 
+    fn is_managed(&self, slot: u32) -> bool {
+        self.managed.borrow().contains(&slot)
+    }
+
+    /// Runs the process's current task; when a task of a managed process blocks or ends, runs
+    /// the next ready one, within the same preemption budget.
     fn resume_thread(&self, slot: u32, thread: &Thread, args: MultiValue) -> Resumed {
-        preempt::enter(thread.to_pointer());
-        let result = thread.resume::<MultiValue>(args);
-        preempt::leave();
-        match result {
-            Ok(values) if thread.status() == ThreadStatus::Finished => {
-                self.exit(slot, finish(values))
-            }
-            Ok(values) => {
-                let blocked = values.len() == 1
-                    && matches!(values.front(), Some(LuaValue::LightUserData(t)) if *t == block_token());
-                if blocked {
-                    Resumed::Blocked
-                } else {
-                    Resumed::Yielded
+        preempt::enter();
+        self.run_tasks(slot, thread.clone(), args)
+    }
+
+    fn run_tasks(&self, slot: u32, mut thread: Thread, mut args: MultiValue) -> Resumed {
+        loop {
+            let values = match thread.resume::<MultiValue>(args) {
+                Ok(values) if thread.status() == ThreadStatus::Finished => {
+                    // Only the main task finishes; spawned tasks end by yielding DONE.
+                    return self.exit(slot, finish(values));
                 }
+                Ok(values) => values,
+                Err(e) => return self.exit(slot, Exit::Failed(error_from_mlua(&e))),
+            };
+            let next = match classify(values) {
+                Yield::TaskFailed(error) => {
+                    return self.exit(slot, Exit::Failed(exit_error(&error, None)));
+                }
+                Yield::Other => {
+                    if !preempt::take_preempted() && self.is_managed(slot) {
+                        let _ = self.tasks.on_yield.call::<()>(slot);
+                    }
+                    return Resumed::Yielded;
+                }
+                Yield::Blocked | Yield::TaskDone => {
+                    if !self.is_managed(slot) || self.ctx.must_stop() {
+                        return Resumed::Blocked;
+                    }
+                    next_from(self.tasks.on_block.call(slot))
+                }
+            };
+            match next {
+                Next::Run => {}
+                Next::Wait => return Resumed::Blocked,
+                Next::Deadlock(error) => return self.exit(slot, Exit::Failed(error)),
             }
-            Err(e) => self.exit(slot, Exit::Failed(error_from_mlua(&e))),
+            thread = match self.threads.raw_get::<Thread>(slot) {
+                Ok(thread) => thread,
+                Err(e) => return self.exit(slot, Exit::Failed(error_from_mlua(&e))),
+            };
+            args = MultiValue::new();
         }
     }
 
@@ -349,6 +486,7 @@ impl Vm {
 
     /// Drops everything the VM holds for `slot`.
     pub fn discard(&self, slot: u32) {
+        self.managed.borrow_mut().remove(&slot);
         let _ = self.threads.raw_set(slot, LuaValue::Nil);
         let _ = self.envs.raw_set(slot, LuaValue::Nil);
         let _ = self.forget.call::<()>(slot);

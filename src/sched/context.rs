@@ -23,8 +23,8 @@ use crate::value::Value;
 pub(super) struct Local {
     pub process: Arc<Process>,
     pub entry: Arc<ProcessEntry>,
-    /// Sequence number of the timer the process sleeps on, until it fires.
-    pub timer: Option<u64>,
+    /// The pending wake-up of the process's time entries and its timer's sequence number.
+    pub timer: Option<(Instant, u64)>,
     /// Messages taken from the mailbox while looking for an event, oldest first.
     pub messages: VecDeque<Envelope>,
     /// Lifecycle events taken from the mailbox while looking for a message, oldest first.
@@ -482,40 +482,28 @@ impl WorkerContext {
         }
     }
 
-    /// Starts a sleep of the running process: its timer fires after `duration`.
-    pub fn start_sleep(&self, duration: std::time::Duration) {
+    /// Wakes the running process at `at`, unless it already has an earlier wake-up pending.
+    /// The Lua side keeps the process's time entries and asks again for the next one.
+    pub fn arm_wakeup(&self, at: Instant) {
         let Some(slot) = self.current.get() else {
             return;
         };
-        let seq = self
-            .timers
-            .borrow_mut()
-            .add(Instant::now() + duration, slot);
-        if let Some(local) = self.procs.borrow_mut().get_mut(slot) {
-            local.timer = Some(seq);
-        }
-    }
-
-    /// Whether the running process's sleep is over.
-    ///
-    /// A sleeping process does not receive, so this also sorts what its mailbox holds (a
-    /// CANCEL with a deadline must start its timer; a kill must stop the sleep). Messages go to
-    /// the buffer, where a later receive finds them.
-    pub fn sleep_finished(&self) -> bool {
-        let Some(slot) = self.current.get() else {
-            return true;
-        };
         let mut procs = self.procs.borrow_mut();
         let Some(local) = procs.get_mut(slot) else {
-            return true;
+            return;
         };
-        if let Some(reason) = local.drain() {
-            local.kill = Some(reason); // keep sleeping: the worker stops it at the yield
-            self.arm_deadline(slot, local);
-            return false;
+        if local.timer.is_some_and(|(pending, _)| pending <= at) {
+            return;
         }
-        self.arm_deadline(slot, local);
-        local.timer.is_none()
+        let seq = self.timers.borrow_mut().add(at, slot);
+        local.timer = Some((at, seq));
+    }
+
+    /// Whether the running process must stop before any of its tasks runs again (it was
+    /// killed, terminated itself or asked for an upgrade).
+    pub fn must_stop(&self) -> bool {
+        self.with_local(|l| l.kill.is_some() || l.upgrade.is_some())
+            .unwrap_or(true)
     }
 
     /// Fires every due timer: its process is scheduled if it waits. Returns the next deadline.
@@ -527,7 +515,7 @@ impl WorkerContext {
             let Some(local) = procs.get_mut(slot) else {
                 continue;
             };
-            let woken = if local.timer == Some(seq) {
+            let woken = if local.timer.is_some_and(|(_, s)| s == seq) {
                 local.timer = None;
                 true
             } else if local.deadline.is_some_and(|(_, s)| s == seq) {

@@ -179,12 +179,7 @@ fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
             process.mailbox.start_running();
             // A signal that stops the process (a linked failure) is acted on before it runs
             // any more Lua code.
-            let kill = ctx.procs.borrow_mut().get_mut(slot).and_then(|l| {
-                let kill = l.drain();
-                ctx.arm_deadline(slot, l);
-                kill
-            });
-            if let Some(reason) = kill {
+            if let Some(reason) = take_kill(ctx, slot) {
                 vm.discard(slot);
                 finish(ctx, slot, Exit::Failed(reason));
                 return;
@@ -204,6 +199,12 @@ fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
             let slot = ctx.procs.borrow_mut().insert(local);
             process.place(ctx.index, slot);
             process.mailbox.start_running();
+            // Signals sent before the process started did not notify it: sort them now (a
+            // cancel deadline must start its timer even if the process never receives).
+            if let Some(reason) = take_kill(ctx, slot) {
+                finish(ctx, slot, Exit::Failed(reason));
+                return;
+            }
             ctx.current.set(Some(slot));
             (
                 slot,
@@ -273,6 +274,15 @@ fn execute(ctx: &WorkerContext, vm: &Vm, work: Work) {
         Resumed::Yielded => ctx.ready.borrow_mut().push_back(slot),
         Resumed::Exited(exit) => finish(ctx, slot, exit),
     }
+}
+
+/// Sorts what the mailbox of `slot` holds; returns why the process must stop, if it must.
+fn take_kill(ctx: &WorkerContext, slot: u32) -> Option<ErrorValue> {
+    ctx.procs.borrow_mut().get_mut(slot).and_then(|l| {
+        let kill = l.drain();
+        ctx.arm_deadline(slot, l);
+        kill
+    })
 }
 
 /// A panic while resuming ends only that process, with an INTERNAL error.
