@@ -15,7 +15,7 @@
 pub mod app;
 pub mod duration;
 pub mod error;
-pub(crate) mod log;
+pub mod log;
 pub mod lua;
 pub mod proc;
 pub mod sched;

@@ -1,6 +1,7 @@
 //! Runtime log lines on stderr: `<UTC time> <LEVEL> <pid> <entry>: <message>`.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::ErrorValue;
@@ -32,6 +33,57 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug = 0,
+    Info = 1,
+    Warn = 2,
+    Error = 3,
+}
+
+impl Level {
+    /// `debug`, `info`, `warn` or `error` (anything else is `info`).
+    pub fn from_name(name: &str) -> Level {
+        match name {
+            "debug" => Level::Debug,
+            "warn" => Level::Warn,
+            "error" => Level::Error,
+            _ => Level::Info,
+        }
+    }
+
+    /// The name written in log lines: `DEBUG`, `INFO`, `WARN`, `ERROR`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+/// The lowest level written (the CLI's `--log-level`, default `info`).
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+
+/// Sets the lowest level written.
+pub fn set_level(level: Level) {
+    LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+/// Whether lines of `level` are written.
+pub fn enabled(level: Level) -> bool {
+    level as u8 >= LEVEL.load(Ordering::Relaxed)
+}
+
+/// Writes a line of `level` for a process, if that level is enabled.
+pub fn line(level: Level, pid: Option<&str>, entry: Option<&str>, message: &str) {
+    if enabled(level) {
+        write(level.label(), pid, entry, message);
+    }
 }
 
 /// Writes one line (or several, for a traceback) to stderr in one write.

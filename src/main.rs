@@ -71,8 +71,12 @@ fn main() -> ExitCode {
             exec,
             workers,
             args,
+            log_level,
             ..
-        } => run(&path, exec, workers, args),
+        } => {
+            moonweave::log::set_level(moonweave::log::Level::from_name(&log_level));
+            run(&path, exec, workers, args)
+        }
         Command::Check { path } => check(&path),
         Command::List { path } => list(&path),
     }

@@ -6,7 +6,11 @@
 
 mod bootstrap;
 pub mod convert;
+mod ctx;
 pub mod errors;
+mod io;
+mod json;
+mod logger;
 mod modules;
 pub mod preempt;
 mod print;

@@ -13,11 +13,11 @@ use crate::error::{ErrorKind, ErrorValue};
 use crate::sched::WorkerContext;
 
 /// Builds the raw `require`, returning `ok, module-or-error` for the `raising` wrapper.
-pub fn require<const N: usize>(
+pub fn require(
     lua: &Lua,
     ctx: &Rc<WorkerContext>,
-    always: [(&'static str, Table); N],
-    time: Table,
+    always: Vec<(&'static str, Table)>,
+    optional: Vec<(&'static str, Table)>,
 ) -> mlua::Result<Function> {
     let ctx = ctx.clone();
     lua.create_function(move |lua, name: LuaValue| {
@@ -46,9 +46,9 @@ pub fn require<const N: usize>(
                 format!("module '{name}' is not available to {entry_id}"),
             );
         }
-        match name.as_str() {
-            "time" => Ok((true, LuaValue::Table(time.clone()))),
-            _ => error(
+        match optional.iter().find(|(n, _)| *n == name) {
+            Some((_, module)) => Ok((true, LuaValue::Table(module.clone()))),
+            None => error(
                 ErrorKind::NotFound,
                 format!("module '{name}' is not implemented yet in this version of moonweave"),
             ),

@@ -16,7 +16,9 @@ use mlua::{
 };
 
 use super::errors::{LuaError, clean_traceback, error_from_mlua, exit_error};
-use super::{bootstrap, convert, errors, modules, preempt, print, process_api, time};
+use super::{
+    bootstrap, convert, ctx, errors, io, json, logger, modules, preempt, print, process_api, time,
+};
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::process::Exit;
@@ -316,15 +318,25 @@ impl Vm {
         process.set("upgrade", upgrade)?;
         process.set("listen", parts.get::<Function>("listen")?)?;
         process.set("unlisten", parts.get::<Function>("unlisten")?)?;
+        let tostring: Function = globals.get("tostring")?;
         let require = modules::require(
             &lua,
             &ctx,
-            [
+            vec![
                 ("process", process.clone()),
                 ("errors", errors_table.clone()),
                 ("channel", parts.get::<Table>("channel")?),
             ],
-            time,
+            vec![
+                ("time", time),
+                ("json", json::create_module(&lua)?),
+                ("logger", logger::create_module(&lua, &ctx)?),
+                ("ctx", ctx::create_module(&lua, &ctx)?),
+                (
+                    "io",
+                    io::create_module(&lua, &ctx, tostring, parts.get("wait_external")?)?,
+                ),
+            ],
         )?;
         globals.set("require", raising.call::<Function>(require)?)?;
         globals.set("process", process)?;

@@ -12,7 +12,7 @@ pub mod watchers;
 
 pub use mailbox::{Mailbox, Push};
 pub use pid::{ParsedPid, Pid};
-pub use process::{Deadline, Envelope, Exit, Process, Signal};
+pub use process::{Context, Deadline, Envelope, Exit, Process, Signal};
 pub use registry::Registry;
 pub use table::ProcessTable;
 pub use watchers::{Farewell, Watchers};

@@ -47,7 +47,13 @@ pub enum Signal {
         from: Arc<str>,
         deadline: Option<Deadline>,
     },
+    /// Something the process waits for outside the runtime (a line of input) is ready: look
+    /// again. Carries nothing.
+    Wake,
 }
+
+/// Context values of a process, in the order they were added.
+pub type Context = Arc<[(Box<str>, crate::value::Value)]>;
 
 /// A cancel deadline: when it is enforced, and how the CANCEL event shows it.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +84,9 @@ pub struct Process {
     /// Messages waiting in the mailbox, counted only on hosts with a `mailbox_limit` (the
     /// counter costs two atomic operations per message, which unlimited hosts do not pay).
     waiting: AtomicUsize,
+    /// The context values `ctx` reads (stdlib.md §7.2): inherited from the spawner, extended
+    /// by `with_context` builders; `None` when empty.
+    pub context: Option<Context>,
 }
 
 impl Process {
@@ -92,6 +101,7 @@ impl Process {
             location: AtomicU64::new(UNPLACED),
             watched: false,
             waiting: AtomicUsize::new(0),
+            context: None,
         }
     }
 

@@ -76,6 +76,7 @@ impl Local {
     fn sort(&mut self, signal: Signal) -> Option<Envelope> {
         match signal {
             Signal::Message(envelope) => Some(envelope),
+            Signal::Wake => None,
             Signal::Exit { from, pid, exit } => {
                 if let Some(waiting) = self.calls.get_mut(&pid) {
                     *waiting = Some(exit);
@@ -130,6 +131,21 @@ impl Local {
             }
         }
         self.kill.take()
+    }
+}
+
+/// Wakes one process from any thread (a line of input arrived for it).
+pub struct Waker {
+    process: Arc<Process>,
+    shared: Arc<Shared>,
+}
+
+impl Waker {
+    /// Makes the process look again at what it waits for; nothing if it has exited.
+    pub fn wake(&self) {
+        if self.process.mailbox.push(Signal::Wake) == Push::Wake {
+            self.shared.wake_remote(&self.process);
+        }
     }
 }
 
@@ -754,6 +770,24 @@ impl WorkerContext {
     }
 
     /// Queues a process that a push moved from `WAITING` to `SCHEDULED` on its owner.
+    /// The context values of the running process.
+    pub fn context(&self) -> Option<crate::proc::Context> {
+        self.current_process()?.context.clone()
+    }
+
+    /// Whether the running process's host allows the `io` module.
+    pub fn io_allowed(&self) -> bool {
+        self.shared.hosts[self.host].config.io
+    }
+
+    /// A handle that wakes the running process from another thread.
+    pub fn waker(&self) -> Option<Waker> {
+        Some(Waker {
+            process: self.current_process()?,
+            shared: self.shared.clone(),
+        })
+    }
+
     fn wake(&self, process: &Process) {
         let Some((worker, slot)) = process.location() else {
             debug_assert!(false, "a waiting process has a location");

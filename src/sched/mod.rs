@@ -33,7 +33,7 @@ use std::thread::JoinHandle;
 use crossbeam_deque::{Injector, Stealer, Worker};
 use crossbeam_utils::sync::{Parker, Unparker};
 
-pub use context::{Event, WorkerContext};
+pub use context::{Event, Waker, WorkerContext};
 
 use crate::app::{App, EntryKind, HostConfig, ProcessEntry};
 use crate::error::{ErrorKind, ErrorValue};
@@ -209,6 +209,9 @@ impl Shared {
         let watchers = Watchers::new(monitor_by, linked_to);
         let mut process = Process::new(pid, pid.format(host_id).into(), host_index, watchers);
         process.watched = watch.is_some();
+        process.context = spawner
+            .and_then(|ctx| ctx.current_process())
+            .and_then(|parent| parent.context.clone());
         let process = Arc::new(process);
         if let Some(sender) = watch {
             self.watchers

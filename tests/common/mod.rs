@@ -88,6 +88,26 @@ pub fn moonweave(args: &[&str]) -> Outcome {
         .into()
 }
 
+/// Runs the binary with `args`, feeding `input` to its standard input through a pipe.
+pub fn moonweave_with_input(args: &[&str], input: &[u8]) -> Outcome {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moonweave"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the moonweave binary runs");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("the binary finishes");
+    feeder.join().expect("the input was written");
+    output.into()
+}
+
 /// Runs a single-file program `main.lua` with `source` and returns the outcome.
 pub fn run_main(source: &str, args: &[&str]) -> Outcome {
     let app = app(&[("main.lua", source)]);
