@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{app, moonweave, repo, run_main};
+use common::{app, moonweave, moonweave_with_input, repo, run_main};
 
 #[test]
 fn integer_result_becomes_the_exit_code_modulo_256() {
@@ -346,4 +346,18 @@ fn examples_run_as_the_readme_says() {
         fanout.ok(),
         "10000 workers answered, sum of squares = 333383335000\n"
     );
+    let pipeline = moonweave(&["run", &repo("examples/pipeline"), "--", "1000", "8"]);
+    assert_eq!(
+        pipeline.ok(),
+        "sum of squares 1..1000 = 333833500\n8 workers, the busiest did 125 jobs\n"
+    );
+}
+
+#[test]
+fn the_echo_example_upper_cases_stdin_until_an_empty_line() {
+    let echo = repo("examples/echo");
+    let out = moonweave_with_input(&["run", &echo], b"hello\nworld\n\nnot read\n");
+    assert_eq!(out.ok(), "HELLO\nWORLD\n");
+    let to_the_end = moonweave_with_input(&["run", &echo], b"last line without newline");
+    assert_eq!(to_the_end.ok(), "LAST LINE WITHOUT NEWLINE\n");
 }
