@@ -86,7 +86,7 @@ fn main() -> ExitCode {
 fn load(path: &Path) -> Result<App, Vec<Problem>> {
     let app = App::load(path).map_err(|e| e.problems)?;
     let problems: Vec<Problem> = app
-        .processes()
+        .sources()
         .filter_map(|entry| {
             moonweave::lua::compile_check(&entry.chunk_name, &entry.source)
                 .err()

@@ -29,6 +29,9 @@ pub struct App {
     pub entries: BTreeMap<String, Entry>,
     /// The entry `run` starts when no `-x` is given: the single file, else `app:main`.
     pub default_exec: Option<String>,
+    /// Zero-config mode: every `.lua` file is also a library, `require("lib.util")` loads
+    /// `lib/util.lua` (app-format.md §2.5).
+    pub zero_config: bool,
 }
 
 /// One entry of an application.
@@ -46,6 +49,7 @@ pub struct Entry {
 pub enum EntryKind {
     Process(Arc<ProcessEntry>),
     Host(HostConfig),
+    Library(Arc<ProcessEntry>),
 }
 
 impl EntryKind {
@@ -54,11 +58,13 @@ impl EntryKind {
         match self {
             EntryKind::Process(_) => "process.lua",
             EntryKind::Host(_) => "process.host",
+            EntryKind::Library(_) => "library.lua",
         }
     }
 }
 
-/// A `process.lua` entry: the code of a process.
+/// A `process.lua` entry (the code of a process) or a `library.lua` entry (code that processes
+/// `require`; its `method` is unused).
 #[derive(Debug)]
 pub struct ProcessEntry {
     pub id: String,
@@ -72,6 +78,8 @@ pub struct ProcessEntry {
     pub method: String,
     /// Modules the entry may `require`.
     pub modules: Vec<String>,
+    /// Libraries the entry may `require`, by alias: alias → `library.lua` id.
+    pub imports: BTreeMap<String, String>,
 }
 
 /// A `process.host` entry's settings.
@@ -179,6 +187,28 @@ impl App {
         }
     }
 
+    /// The code `require(name)` loads for `requirer`: an import of it, or in zero-config mode
+    /// the file the name stands for (`lib.util` → `app.lib:util`).
+    pub fn library(&self, requirer: &ProcessEntry, name: &str) -> Option<&Arc<ProcessEntry>> {
+        if let Some(id) = requirer.imports.get(name) {
+            return match self.entries.get(id).map(|e| &e.kind) {
+                Some(EntryKind::Library(code)) => Some(code),
+                _ => None,
+            };
+        }
+        if !self.zero_config {
+            return None;
+        }
+        let id = match name.rsplit_once('.') {
+            Some((dirs, file)) => format!("app.{dirs}:{file}"),
+            None => format!("app:{name}"),
+        };
+        match self.entries.get(&id).map(|e| &e.kind) {
+            Some(EntryKind::Process(code)) => Some(code),
+            _ => None,
+        }
+    }
+
     /// Every host of the app, by id.
     pub fn hosts(&self) -> impl Iterator<Item = (&str, &HostConfig)> {
         self.entries.iter().filter_map(|(id, e)| match &e.kind {
@@ -193,6 +223,53 @@ impl App {
             EntryKind::Process(p) => Some(p),
             _ => None,
         })
+    }
+
+    /// Every entry with Lua code: `process.lua` and `library.lua`.
+    pub fn sources(&self) -> impl Iterator<Item = &Arc<ProcessEntry>> {
+        self.entries.values().filter_map(|e| match &e.kind {
+            EntryKind::Process(p) | EntryKind::Library(p) => Some(p),
+            EntryKind::Host(_) => None,
+        })
+    }
+
+    /// A cycle of library imports, as the ids along it (`a → b → a`), if there is one.
+    pub fn import_cycle(&self) -> Option<Vec<String>> {
+        fn visit<'a>(
+            app: &'a App,
+            id: &'a str,
+            path: &mut Vec<&'a str>,
+            done: &mut std::collections::HashSet<&'a str>,
+        ) -> Option<Vec<String>> {
+            if let Some(start) = path.iter().position(|p| *p == id) {
+                let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
+                cycle.push(id.to_string());
+                return Some(cycle);
+            }
+            if !done.insert(id) {
+                return None;
+            }
+            let Some(EntryKind::Library(code)) = app.entries.get(id).map(|e| &e.kind) else {
+                return None;
+            };
+            path.push(id);
+            for target in code.imports.values() {
+                if let Some(cycle) = visit(app, target, path, done) {
+                    return Some(cycle);
+                }
+            }
+            path.pop();
+            None
+        }
+        let mut done = std::collections::HashSet::new();
+        for (id, entry) in &self.entries {
+            if matches!(entry.kind, EntryKind::Library(_))
+                && let Some(cycle) = visit(self, id, &mut Vec::new(), &mut done)
+            {
+                return Some(cycle);
+            }
+        }
+        None
     }
 
     /// Adds the default host when the app does not define it (with `io: true`).

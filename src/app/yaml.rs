@@ -180,6 +180,7 @@ pub fn load_definitions(
         root: root.to_path_buf(),
         entries: BTreeMap::new(),
         default_exec: None,
+        zero_config: false,
     };
     let mut references = Vec::new();
     for item in pending {
@@ -217,6 +218,15 @@ pub fn load_definitions(
             )),
             Some(_) => {}
         }
+    }
+    if let Some(cycle) = app.import_cycle()
+        && let Some(first) = app.entries.get(&cycle[0])
+    {
+        problems.push(Problem::new(
+            &first.file,
+            Some(first.line),
+            format!("import cycle: {}", cycle.join(" → ")),
+        ));
     }
     if let Some(e) = app.entries.get(DEFAULT_HOST)
         && !matches!(e.kind, EntryKind::Host(_))
@@ -335,8 +345,9 @@ impl FileReader<'_> {
         };
         let allowed: &[&str] = match kind.as_str() {
             "process.lua" => &["source", "method", "modules", "imports"],
+            "library.lua" => &["source", "modules", "imports"],
             "process.host" => &["host", "lifecycle"],
-            "process.service" | "security.policy" | "library.lua" => {
+            "process.service" | "security.policy" => {
                 self.problem(at, format!("{id}: entry kind '{kind}' is not supported by this version of moonweave yet"));
                 return None;
             }
@@ -375,8 +386,14 @@ impl FileReader<'_> {
                 }
             }
         }
+        let mut references = Vec::new();
         let kind = match kind.as_str() {
-            "process.lua" => self.read_process(&id, &get),
+            "process.lua" => self
+                .read_process(&id, &get, &mut references)
+                .map(EntryKind::Process),
+            "library.lua" => self
+                .read_process(&id, &get, &mut references)
+                .map(EntryKind::Library),
             _ => self.read_host(&id, &get).map(EntryKind::Host),
         };
         let kind = kind.filter(|_| ok)?;
@@ -387,15 +404,18 @@ impl FileReader<'_> {
                 file: self.file.to_path_buf(),
                 line: at.unwrap_or(0),
             },
-            references: Vec::new(),
+            references,
         })
     }
 
+    /// The fields of a `process.lua` or `library.lua` entry; each import is added to
+    /// `references` for checking once every entry is known.
     fn read_process<'n>(
         &mut self,
         id: &str,
         get: &dyn Fn(&str) -> Option<&'n Node>,
-    ) -> Option<EntryKind> {
+        references: &mut Vec<(String, &'static str, Option<usize>)>,
+    ) -> Option<Arc<ProcessEntry>> {
         let source_node = match get("source") {
             Some(node) => node,
             None => {
@@ -440,22 +460,51 @@ impl FileReader<'_> {
                 format!("{id}: modules must be a list, not {}", other.type_name()),
             ),
         }
-        if let Some(imports) = get("imports") {
-            match &imports.value {
-                Yaml::Null => {}
-                Yaml::Map(items) if items.is_empty() => {}
-                _ => self.problem(line(imports), format!("{id}: imports need library.lua entries, which this version does not support yet")),
+        let mut imports = BTreeMap::new();
+        match get("imports").map(|m| (&m.value, line(m))) {
+            None | Some((Yaml::Null, _)) => {}
+            Some((Yaml::Map(items), _)) => {
+                for (key, target) in items {
+                    match (&key.value, &target.value) {
+                        (Yaml::Str(alias), Yaml::Str(target_id)) if !alias.is_empty() => {
+                            let target_id = self.reference(target_id);
+                            references.push((target_id.clone(), "library.lua", line(target)));
+                            imports.insert(alias.clone(), target_id);
+                        }
+                        _ => self.problem(
+                            line(target),
+                            format!("{id}: an import maps an alias to a library.lua entry id"),
+                        ),
+                    }
+                }
             }
+            Some((other, l)) => self.problem(
+                l,
+                format!(
+                    "{id}: imports must be a map of alias: library, not {}",
+                    other.type_name()
+                ),
+            ),
         }
         let source = read_source(&path, self.problems)?;
-        Some(EntryKind::Process(Arc::new(ProcessEntry {
+        Some(Arc::new(ProcessEntry {
             id: id.to_string(),
             source,
             chunk_name: relative_name(self.root, &path),
             path,
             method,
             modules,
-        })))
+            imports,
+        }))
+    }
+
+    /// A reference as written (a full id, or a bare name in this file's namespace) → a full id.
+    fn reference(&self, text: &str) -> String {
+        if text.contains(':') {
+            text.to_string()
+        } else {
+            format!("{}:{text}", self.namespace)
+        }
     }
 
     /// Resolves a `file://` path relative to this file, inside the app directory.

@@ -27,6 +27,7 @@ pub fn load_single_file(path: &Path, problems: &mut Vec<Problem>) -> Option<App>
         root: root.to_path_buf(),
         entries: BTreeMap::from([(id.clone(), entry)]),
         default_exec: Some(id),
+        zero_config: true,
     };
     app.add_default_host(path);
     Some(app)
@@ -80,6 +81,7 @@ pub fn load_directory(dir: &Path, problems: &mut Vec<Problem>) -> Option<App> {
             .contains_key("app:main")
             .then(|| "app:main".to_string()),
         entries,
+        zero_config: true,
     };
     app.add_default_host(dir);
     Some(app)
@@ -97,6 +99,7 @@ fn process_entry(root: &Path, file: &Path, id: &str, problems: &mut Vec<Problem>
             path: file.to_path_buf(),
             method: "main".to_string(),
             modules: MODULES.iter().map(|m| m.to_string()).collect(),
+            imports: BTreeMap::new(),
         })),
         file: file.to_path_buf(),
         line: 1,

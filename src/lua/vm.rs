@@ -111,6 +111,8 @@ pub struct Vm {
     env_metatable: Table,
     /// Compiled entry chunks by entry id; each process runs a deep clone.
     chunks: RefCell<HashMap<String, Function>>,
+    /// `require` and the library instances of each process.
+    modules: Rc<modules::Modules>,
     /// Slots of processes whose tasks the Lua task scheduler manages (`tasks.luau`).
     managed: Rc<RefCell<ahash::AHashSet<u32>>>,
     tasks: TaskScheduler,
@@ -319,7 +321,7 @@ impl Vm {
         process.set("listen", parts.get::<Function>("listen")?)?;
         process.set("unlisten", parts.get::<Function>("unlisten")?)?;
         let tostring: Function = globals.get("tostring")?;
-        let require = modules::require(
+        let modules = modules::Modules::new(
             &lua,
             &ctx,
             vec![
@@ -337,8 +339,10 @@ impl Vm {
                     io::create_module(&lua, &ctx, tostring, parts.get("wait_external")?)?,
                 ),
             ],
+            envs.clone(),
+            raising,
         )?;
-        globals.set("require", raising.call::<Function>(require)?)?;
+        globals.set("require", modules::require(&lua, &modules)?)?;
         globals.set("process", process)?;
         globals.set("errors", errors_table)?;
         // `_G` goes too: imports of names present at load time are resolved once, so a shared
@@ -360,6 +364,7 @@ impl Vm {
         preempt::set_slice(ctx.preemption_budget());
 
         Ok(Vm {
+            modules,
             threads,
             managed,
             tasks,
@@ -501,6 +506,7 @@ impl Vm {
         self.managed.borrow_mut().remove(&slot);
         let _ = self.threads.raw_set(slot, LuaValue::Nil);
         let _ = self.envs.raw_set(slot, LuaValue::Nil);
+        self.modules.forget(slot);
         let _ = self.forget.call::<()>(slot);
     }
 

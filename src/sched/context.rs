@@ -215,6 +215,11 @@ impl WorkerContext {
     }
 
     /// The entry the running process runs.
+    /// The application the runtime runs.
+    pub fn app(&self) -> &crate::app::App {
+        &self.shared.app
+    }
+
     pub fn current_entry(&self) -> Option<Arc<ProcessEntry>> {
         let slot = self.current.get()?;
         self.procs.borrow().get(slot).map(|l| l.entry.clone())
