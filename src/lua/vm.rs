@@ -113,8 +113,8 @@ pub struct Vm {
     chunks: RefCell<HashMap<String, Function>>,
     /// `require` and the library instances of each process.
     modules: Rc<modules::Modules>,
-    /// Slots of processes whose tasks the Lua task scheduler manages (`tasks.luau`).
-    managed: Rc<RefCell<ahash::AHashSet<u32>>>,
+    /// By slot: whether the Lua task scheduler manages the process (`tasks.luau`).
+    managed: Rc<RefCell<Vec<bool>>>,
     tasks: TaskScheduler,
     ctx: Rc<WorkerContext>,
 }
@@ -138,7 +138,7 @@ impl Vm {
             },
         )?;
         let threads = lua.create_table()?;
-        let managed: Rc<RefCell<ahash::AHashSet<u32>>> = Rc::default();
+        let managed: Rc<RefCell<Vec<bool>>> = Rc::default();
         let rt = lua.create_table()?;
         rt.set("TOKEN", token(BLOCK))?;
         rt.set("DONE", token(DONE))?;
@@ -195,7 +195,12 @@ impl Vm {
             "manage",
             lua.create_function(move |_, ()| {
                 if let Some(slot) = c.current_slot() {
-                    m.borrow_mut().insert(slot);
+                    let mut managed = m.borrow_mut();
+                    let index = slot as usize;
+                    if managed.len() <= index {
+                        managed.resize(index + 1, false);
+                    }
+                    managed[index] = true;
                 }
                 Ok(())
             })?,
@@ -232,6 +237,12 @@ impl Vm {
             ("TickerMeta", "Ticker"),
         ] {
             convert::register_private_metatable(&parts.get::<Table>(field)?, name);
+        }
+        for meta in parts
+            .get::<Table>("process_metas")?
+            .pairs::<LuaValue, Table>()
+        {
+            convert::register_private_metatable(&meta?.1, "channel");
         }
         let coroutine: Table = globals.get("coroutine")?;
         for pair in parts.get::<Table>("coroutine")?.pairs::<String, Function>() {
@@ -445,7 +456,11 @@ impl Vm {
     }
 
     fn is_managed(&self, slot: u32) -> bool {
-        self.managed.borrow().contains(&slot)
+        self.managed
+            .borrow()
+            .get(slot as usize)
+            .copied()
+            .unwrap_or(false)
     }
 
     /// Runs the process's current task; when a task of a managed process blocks or ends, runs
@@ -503,7 +518,9 @@ impl Vm {
 
     /// Drops everything the VM holds for `slot`.
     pub fn discard(&self, slot: u32) {
-        self.managed.borrow_mut().remove(&slot);
+        if let Some(flag) = self.managed.borrow_mut().get_mut(slot as usize) {
+            *flag = false;
+        }
         let _ = self.threads.raw_set(slot, LuaValue::Nil);
         let _ = self.envs.raw_set(slot, LuaValue::Nil);
         self.modules.forget(slot);
