@@ -151,7 +151,7 @@ fn run(path: &Path, exec: Option<String>, workers: Option<u32>, args: Vec<String
     let runtime = match Runtime::start(Arc::new(app), options) {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("cannot start worker threads: {e}");
+            eprintln!("cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };

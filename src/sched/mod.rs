@@ -328,14 +328,33 @@ impl Scheduler {
             shared: shared.clone(),
             threads: Vec::new(),
         };
+        // Each worker reports whether its VM was built; the runtime starts only if all were.
+        let (report, reports) = mpsc::channel::<Result<(), String>>();
         for (host, host_locals) in locals.into_iter().enumerate() {
             for (index, (deque, parker)) in host_locals.into_iter().enumerate() {
                 let shared = shared.clone();
+                let report = report.clone();
                 let name = format!("moonweave-{}-{index}", shared.hosts[host].id);
                 let thread = std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || worker::run(shared, host, index, deque, parker))?;
+                    .spawn(move || worker::run(shared, host, index, deque, parker, report))?;
                 scheduler.threads.push(thread);
+            }
+        }
+        drop(report);
+        for _ in 0..scheduler.threads.len() {
+            match reports.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => {
+                    scheduler.shutdown();
+                    return Err(std::io::Error::other(message));
+                }
+                Err(_) => {
+                    scheduler.shutdown();
+                    return Err(std::io::Error::other(
+                        "a worker thread ended while starting",
+                    ));
+                }
             }
         }
         Ok(scheduler)

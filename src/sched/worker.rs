@@ -39,6 +39,7 @@ pub(super) fn run(
     index: usize,
     deque: Worker<SpawnRequest>,
     parker: Parker,
+    started: std::sync::mpsc::Sender<Result<(), String>>,
 ) {
     let ctx = Rc::new(WorkerContext {
         shared,
@@ -51,13 +52,12 @@ pub(super) fn run(
         timers: RefCell::default(),
     });
     let vm = match Vm::new(ctx.clone()) {
-        Ok(vm) => vm,
+        Ok(vm) => {
+            let _ = started.send(Ok(()));
+            vm
+        }
         Err(e) => {
-            log::error(
-                None,
-                None,
-                &format!("cannot create the Lua VM of a worker: {e}"),
-            );
+            let _ = started.send(Err(format!("cannot create the Lua VM of a worker: {e}")));
             return;
         }
     };
