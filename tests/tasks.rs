@@ -260,3 +260,78 @@ fn long_computations_inside_created_coroutines_are_preempted_not_stopped() {
     );
     assert_eq!(out.ok(), "80000001\ttrue\tplain\n");
 }
+
+#[test]
+fn a_select_woken_by_its_local_case_leaves_nothing_behind() {
+    // A select with a process channel waits for the world too; when a local channel wakes it
+    // instead, the task must not pile up in the list of external waiters.
+    let out = run_main(
+        r##"return function()
+            local ch = channel.new()
+            coroutine.spawn(function()
+                for i = 1, 60000 do ch:send(i) end
+                ch:close()
+            end)
+            local function run(rounds)
+                for _ = 1, rounds do
+                    local r = channel.select{process.inbox():case_receive(), ch:case_receive()}
+                    assert(r.ok and r.channel == ch)
+                end
+            end
+            run(10000)
+            collectgarbage("count")
+            local before = collectgarbage("count")
+            run(50000)
+            local grown = collectgarbage("count") - before
+            print(grown < 300, select(2, ch:receive()))
+        end"##,
+        &[],
+    );
+    assert_eq!(out.ok(), "true\tfalse\n");
+}
+
+#[test]
+fn preemption_in_the_middle_of_a_wait_loses_no_wake_up() {
+    // A tiny budget preempts tasks everywhere, also between deciding to wait and waiting. The
+    // parent turns a lost wake-up (a hang) into a failure with a timeout.
+    let app = app(&[
+        (
+            "app.yaml",
+            "namespace: app\nentries:\n  - {name: main, kind: process.lua, source: file://main.lua, modules: [time]}\n  - {name: busy, kind: process.host, host: {preemption_budget: 7}}\n  - {name: worker, kind: process.lua, source: file://worker.lua, modules: [time]}\n",
+        ),
+        (
+            "main.lua",
+            r##"local time = require("time")
+            return function()
+                process.spawn_monitored("app:worker", "app:busy", 3000)
+                local r = channel.select{process.events():case_receive(), time.after("60s"):case_receive()}
+                if r.channel == process.events() then
+                    print(r.value.result.value, r.value.result.error)
+                else
+                    print("lost a wake-up")
+                end
+            end"##,
+        ),
+        (
+            "worker.lua",
+            r##"local time = require("time")
+            return function(n)
+                local ch, sum = channel.new(), 0
+                coroutine.spawn(function()
+                    for i = 1, n do
+                        ch:send(i)
+                        if i % 500 == 0 then time.sleep(1) end
+                    end
+                    ch:close()
+                end)
+                while true do
+                    local r = channel.select{process.inbox():case_receive(), ch:case_receive()}
+                    if not r.ok then break end
+                    sum += r.value
+                end
+                return sum
+            end"##,
+        ),
+    ]);
+    assert_eq!(app.run(&[]).ok(), "4501500\tnil\n");
+}

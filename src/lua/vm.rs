@@ -55,7 +55,8 @@ fn block_token() -> LightUserData {
 
 /// What the running task of a process yielded.
 enum Yield {
-    Blocked,
+    /// Blocked, with the kind of wait (`local`, `sleep`; nil for a wait for the world).
+    Blocked(LuaValue),
     TaskDone,
     TaskFailed(LuaValue),
     Other,
@@ -64,7 +65,9 @@ enum Yield {
 fn classify(values: MultiValue) -> Yield {
     let mut values = values.into_iter();
     match values.next() {
-        Some(LuaValue::LightUserData(t)) if t == token(BLOCK) => Yield::Blocked,
+        Some(LuaValue::LightUserData(t)) if t == token(BLOCK) => {
+            Yield::Blocked(values.next().unwrap_or(LuaValue::Nil))
+        }
         Some(LuaValue::LightUserData(t)) if t == token(DONE) => Yield::TaskDone,
         Some(LuaValue::LightUserData(t)) if t == token(FAIL) => {
             Yield::TaskFailed(values.next().unwrap_or(LuaValue::Nil))
@@ -490,11 +493,17 @@ impl Vm {
                     }
                     return Resumed::Yielded;
                 }
-                Yield::Blocked | Yield::TaskDone => {
+                Yield::Blocked(how) => {
                     if !self.is_managed(slot) || self.ctx.must_stop() {
                         return Resumed::Blocked;
                     }
-                    next_from(self.tasks.on_block.call(slot))
+                    next_from(self.tasks.on_block.call((slot, how)))
+                }
+                Yield::TaskDone => {
+                    if self.ctx.must_stop() {
+                        return Resumed::Blocked;
+                    }
+                    next_from(self.tasks.on_block.call((slot, LuaValue::Nil)))
                 }
             };
             match next {
