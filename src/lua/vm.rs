@@ -503,7 +503,7 @@ impl Vm {
                     if self.ctx.must_stop() {
                         return Resumed::Blocked;
                     }
-                    next_from(self.tasks.on_block.call((slot, LuaValue::Nil)))
+                    next_from(self.tasks.on_block.call((slot, "dead")))
                 }
             };
             match next {
