@@ -15,6 +15,7 @@ mod modules;
 pub mod preempt;
 mod print;
 mod process_api;
+mod spawn_builder;
 mod time;
 mod vm;
 

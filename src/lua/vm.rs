@@ -17,7 +17,8 @@ use mlua::{
 
 use super::errors::{LuaError, clean_traceback, error_from_mlua, exit_error};
 use super::{
-    bootstrap, convert, ctx, errors, io, json, logger, modules, preempt, print, process_api, time,
+    bootstrap, convert, ctx, errors, io, json, logger, modules, preempt, print, process_api,
+    spawn_builder, time,
 };
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
@@ -210,6 +211,7 @@ impl Vm {
         )?;
         rt.set("errors", errors::create_module(&lua)?)?;
         time::add_primitives(&lua, &ctx, &rt)?;
+        spawn_builder::add_primitives(&lua, &ctx, &rt)?;
 
         // The Lua half, in three chunks sharing `M`.
         let parts = lua.create_table()?;
@@ -238,6 +240,7 @@ impl Vm {
             ("TimeMeta", "Time"),
             ("TimerMeta", "Timer"),
             ("TickerMeta", "Ticker"),
+            ("BuilderMeta", "SpawnBuilder"),
         ] {
             convert::register_private_metatable(&parts.get::<Table>(field)?, name);
         }
@@ -333,6 +336,7 @@ impl Vm {
             .call((upgrade_raw, coroutine_yield.clone(), block_token()))?;
         process.set("upgrade", upgrade)?;
         process.set("listen", parts.get::<Function>("listen")?)?;
+        process.set("with_context", parts.get::<Function>("with_context")?)?;
         process.set("unlisten", parts.get::<Function>("unlisten")?)?;
         let tostring: Function = globals.get("tostring")?;
         let modules = modules::Modules::new(

@@ -134,6 +134,15 @@ impl Local {
     }
 }
 
+/// What a SpawnBuilder adds to a spawn: context values (overlaid on the caller's, later keys
+/// win), a name registered before the child runs, and messages queued before it runs.
+#[derive(Debug, Default)]
+pub struct SpawnExtras {
+    pub context: Vec<(Box<str>, Value)>,
+    pub name: Option<String>,
+    pub messages: Vec<(Box<str>, Vec<Value>)>,
+}
+
 /// Wakes one process from any thread (a line of input arrived for it).
 pub struct Waker {
     process: Arc<Process>,
@@ -565,14 +574,54 @@ impl WorkerContext {
         monitored: bool,
         linked: bool,
     ) -> Result<Arc<str>, ErrorValue> {
-        let me = match monitored || linked {
+        self.spawn_with(entry, host, args, monitored, linked, SpawnExtras::default())
+    }
+
+    /// A spawn with what a SpawnBuilder adds (process.md §12).
+    pub fn spawn_with(
+        &self,
+        entry: &str,
+        host: &str,
+        args: Vec<Value>,
+        monitored: bool,
+        linked: bool,
+        extras: SpawnExtras,
+    ) -> Result<Arc<str>, ErrorValue> {
+        let me = match monitored || linked || !extras.messages.is_empty() {
             true => Some(self.current_process().ok_or_else(outside_process)?),
             false => None,
         };
         let by = |wanted: bool| me.as_ref().filter(|_| wanted).map(|p| p.pid);
+        let context = match extras.context.is_empty() {
+            true => None,
+            false => {
+                let mut merged: Vec<(Box<str>, Value)> =
+                    self.context().as_deref().unwrap_or_default().to_vec();
+                for (key, value) in extras.context {
+                    match merged.iter_mut().find(|(k, _)| *k == key) {
+                        Some(slot) => slot.1 = value,
+                        None => merged.push((key, value)),
+                    }
+                }
+                Some(Some(merged.into()))
+            }
+        };
+        let from = me.as_ref().map(|p| p.pid_text.clone());
+        let messages = extras
+            .messages
+            .into_iter()
+            .map(|(topic, payload)| Envelope {
+                from: from.clone(),
+                topic,
+                payload,
+            })
+            .collect();
         let spawn = Spawn {
             monitor_by: by(monitored),
             linked_to: by(linked),
+            context,
+            name: extras.name,
+            messages,
             ..Spawn::new(entry, host, args)
         };
         let child = self.shared.spawn(Some(self), spawn)?;

@@ -33,11 +33,13 @@ use std::thread::JoinHandle;
 use crossbeam_deque::{Injector, Stealer, Worker};
 use crossbeam_utils::sync::{Parker, Unparker};
 
-pub use context::{Event, Waker, WorkerContext};
+pub use context::{Event, SpawnExtras, Waker, WorkerContext};
 
 use crate::app::{App, EntryKind, HostConfig, ProcessEntry};
 use crate::error::{ErrorKind, ErrorValue};
-use crate::proc::{Deadline, Exit, Pid, Process, ProcessTable, Push, Registry, Signal, Watchers};
+use crate::proc::{
+    Deadline, Envelope, Exit, Pid, Process, ProcessTable, Push, Registry, Signal, Watchers,
+};
 use crate::value::Value;
 
 /// A process that has not started yet; any worker of its host may take it.
@@ -64,6 +66,12 @@ pub(crate) struct Spawn<'a> {
     pub monitor_by: Option<Pid>,
     /// A process linked with the child (spawn_linked).
     pub linked_to: Option<Pid>,
+    /// The child's context values; `None` inherits the spawner's.
+    pub context: Option<Option<crate::proc::Context>>,
+    /// A name registered for the child before it runs (SpawnBuilder `with_name`).
+    pub name: Option<String>,
+    /// Messages in the child's mailbox before it first runs, in order.
+    pub messages: Vec<Envelope>,
 }
 
 impl<'a> Spawn<'a> {
@@ -76,6 +84,9 @@ impl<'a> Spawn<'a> {
             watch: None,
             monitor_by: None,
             linked_to: None,
+            context: None,
+            name: None,
+            messages: Vec::new(),
         }
     }
 }
@@ -156,6 +167,9 @@ impl Shared {
             watch,
             monitor_by,
             linked_to,
+            context,
+            name,
+            messages,
         } = spawn;
         let entry = match self.app.entry(entry_id).map(|e| &e.kind) {
             Some(EntryKind::Process(entry)) => entry.clone(),
@@ -209,10 +223,36 @@ impl Shared {
         let watchers = Watchers::new(monitor_by, linked_to);
         let mut process = Process::new(pid, pid.format(host_id).into(), host_index, watchers);
         process.watched = watch.is_some();
-        process.context = spawner
-            .and_then(|ctx| ctx.current_process())
-            .and_then(|parent| parent.context.clone());
+        process.context = match context {
+            Some(context) => context,
+            None => spawner
+                .and_then(|ctx| ctx.current_process())
+                .and_then(|parent| parent.context.clone()),
+        };
         let process = Arc::new(process);
+        if let Some(name) = name {
+            let mut holder = None;
+            let held =
+                process
+                    .watchers
+                    .hold_name(&name, || match self.registry.insert(&name, pid) {
+                        Ok(()) => true,
+                        Err(other) => {
+                            holder = Some(other);
+                            false
+                        }
+                    });
+            if held != Some(true) {
+                host.live.fetch_sub(1, Ordering::Relaxed);
+                return Err(ErrorValue::new(
+                    ErrorKind::AlreadyExists,
+                    format!("the name '{name}' is already registered"),
+                ));
+            }
+        }
+        for message in messages {
+            process.mailbox.push(Signal::Message(message));
+        }
         if let Some(sender) = watch {
             self.watchers
                 .lock()
