@@ -335,3 +335,26 @@ fn preemption_in_the_middle_of_a_wait_loses_no_wake_up() {
     ]);
     assert_eq!(app.run(&[]).ok(), "4501500\tnil\n");
 }
+
+#[test]
+fn a_created_coroutine_resumed_from_a_native_callback_may_run_long() {
+    // The coroutine is preempted, but its resumer (inside gsub) cannot pass the preemption on:
+    // it keeps running instead of failing.
+    let out = run_main(
+        r##"return function()
+            local gen = coroutine.wrap(function()
+                while true do
+                    local x = 0
+                    for i = 1, 30000000 do x += 1 end
+                    coroutine.yield(x)
+                end
+            end)
+            print((string.gsub("ab", "%a", function(c) return c .. gen() end)))
+            local co = coroutine.wrap(function() coroutine.yield() return "after a plain yield" end)
+            co()
+            print(co())
+        end"##,
+        &[],
+    );
+    assert_eq!(out.ok(), "a30000000b30000000\nafter a plain yield\n");
+}

@@ -189,6 +189,13 @@ impl Vm {
             "preempted",
             lua.create_function(|_, ()| Ok(preempt::preempted()))?,
         )?;
+        rt.set(
+            "absorb_preemption",
+            lua.create_function(|_, ()| {
+                preempt::take_preempted();
+                Ok(())
+            })?,
+        )?;
         let c = ctx.clone();
         rt.set(
             "current_slot",
