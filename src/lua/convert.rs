@@ -110,9 +110,7 @@ fn copy(value: &LuaValue, path: &mut Vec<*const c_void>) -> Result<Value, ErrorV
 /// The Lua type name of a value, with runtime objects named after what they are.
 pub fn type_name(value: &LuaValue) -> String {
     match value {
-        LuaValue::Table(t) if private_type(t).is_some() => {
-            private_type(t).unwrap_or("table").to_string()
-        }
+        LuaValue::Table(t) => private_type(t).unwrap_or("table").to_string(),
         LuaValue::UserData(ud) => match ud.metatable().and_then(|mt| mt.get::<String>("__type")) {
             Ok(name) => name,
             Err(_) => "userdata".to_string(),

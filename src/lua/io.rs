@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use mlua::{AnyUserData, Lua, MultiValue, Table, UserData, Value as LuaValue};
 
 use super::errors::fail_with;
-use super::print::write_stdout;
+use super::print::{self, write_stdout};
 use super::{convert, errors};
 use crate::error::ErrorKind;
 use crate::sched::{Waker, WorkerContext};
@@ -124,16 +124,7 @@ pub fn create_parts(
             if !c.io_allowed() {
                 return unavailable(lua, "print");
             }
-            let mut line = Vec::new();
-            for (i, arg) in args.into_iter().enumerate() {
-                if i > 0 {
-                    line.push(b'\t');
-                }
-                let text: mlua::LuaString = tostring.call(arg)?;
-                line.extend_from_slice(&text.as_bytes());
-            }
-            line.push(b'\n');
-            write_stdout(&line);
+            write_stdout(&print::line(&tostring, args)?);
             Ok(MultiValue::from_iter([LuaValue::Boolean(true)]))
         })?,
     )?;

@@ -153,7 +153,8 @@ impl Encoder {
     }
 }
 
-fn write_string(out: &mut Vec<u8>, text: &str) {
+/// Writes `text` as a JSON string literal.
+pub fn write_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     for c in text.chars() {
         match c {

@@ -12,30 +12,27 @@ use crate::sched::WorkerContext;
 /// `{"key":value,…}` with keys sorted bytewise; a value JSON cannot encode is written as
 /// `"<type>"`. Keys that are not strings are skipped.
 fn fields_json(fields: &Table) -> String {
-    let mut pairs: Vec<(Vec<u8>, String)> = Vec::new();
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for (key, value) in fields.pairs::<LuaValue, LuaValue>().flatten() {
         let LuaValue::String(key) = key else {
             continue;
         };
-        let encoded = match json::encode(&value) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(_) => format!("\"<{}>\"", convert::type_name(&value)),
-        };
+        let encoded = json::encode(&value)
+            .unwrap_or_else(|_| format!("\"<{}>\"", convert::type_name(&value)).into_bytes());
         pairs.push((key.as_bytes().to_vec(), encoded));
     }
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = String::from("{");
+    let mut out = vec![b'{'];
     for (i, (key, value)) in pairs.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        let key = String::from_utf8_lossy(key);
-        out.push_str(&serde_json::to_string(key.as_ref()).unwrap_or_else(|_| "\"?\"".into()));
-        out.push(':');
-        out.push_str(value);
+        json::write_string(&mut out, &String::from_utf8_lossy(key));
+        out.push(b':');
+        out.extend_from_slice(value);
     }
-    out.push('}');
-    out
+    out.push(b'}');
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Builds the `logger` object: `debug`, `info`, `warn`, `error` (callable with `:` or `.`) and

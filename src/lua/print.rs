@@ -7,18 +7,23 @@ use mlua::{Function, Lua, MultiValue};
 /// Builds `print`, converting arguments with the VM's `tostring`.
 pub fn create(lua: &Lua, tostring: Function) -> mlua::Result<Function> {
     lua.create_function(move |_, args: MultiValue| {
-        let mut line = Vec::with_capacity(64);
-        for (i, arg) in args.into_iter().enumerate() {
-            if i > 0 {
-                line.push(b'\t');
-            }
-            let text: mlua::LuaString = tostring.call(arg)?;
-            line.extend_from_slice(&text.as_bytes());
-        }
-        line.push(b'\n');
-        write_stdout(&line);
+        write_stdout(&line(&tostring, args)?);
         Ok(())
     })
+}
+
+/// The line `print` writes: each argument through `tostring`, tab-separated, with `\n`.
+pub fn line(tostring: &Function, args: MultiValue) -> mlua::Result<Vec<u8>> {
+    let mut line = Vec::with_capacity(64);
+    for (i, arg) in args.into_iter().enumerate() {
+        if i > 0 {
+            line.push(b'\t');
+        }
+        let text: mlua::LuaString = tostring.call(arg)?;
+        line.extend_from_slice(&text.as_bytes());
+    }
+    line.push(b'\n');
+    Ok(line)
 }
 
 /// Writes `bytes` to stdout in one locked write. Errors (a closed pipe) are ignored: printing

@@ -51,7 +51,7 @@ fn dest_argument(value: Option<LuaValue>, function: &str) -> Result<String, Erro
 }
 
 /// A full entry id argument, or `None` when it is not one.
-fn entry_id_argument(value: &LuaValue) -> Option<String> {
+pub(super) fn entry_id_argument(value: &LuaValue) -> Option<String> {
     match value {
         LuaValue::String(s) => {
             let s = s.to_str().ok()?.to_string();

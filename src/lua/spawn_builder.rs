@@ -8,7 +8,7 @@ use mlua::{AnyUserData, Lua, MultiValue, Table, UserData, Value as LuaValue};
 
 use super::convert;
 use super::errors::{LuaError, fail};
-use crate::app::is_entry_id;
+use super::process_api::entry_id_argument;
 use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::registry::is_valid_name;
 use crate::sched::{SpawnExtras, WorkerContext};
@@ -139,14 +139,7 @@ pub fn add_primitives(lua: &Lua, ctx: &Rc<WorkerContext>, rt: &Table) -> mlua::R
             }
             let id = args.next().unwrap_or(LuaValue::Nil);
             let host = args.next().unwrap_or(LuaValue::Nil);
-            let as_id = |v: &LuaValue| match v {
-                LuaValue::String(s) => {
-                    let s = s.to_string_lossy();
-                    is_entry_id(&s).then_some(s)
-                }
-                _ => None,
-            };
-            let (Some(id), Some(host)) = (as_id(&id), as_id(&host)) else {
+            let (Some(id), Some(host)) = (entry_id_argument(&id), entry_id_argument(&host)) else {
                 return fail(
                     lua,
                     invalid("spawn: id and host must be entry ids 'namespace:name'"),

@@ -50,10 +50,6 @@ fn token(which: usize) -> LightUserData {
     LightUserData(&TOKENS[which] as *const u8 as *mut c_void)
 }
 
-fn block_token() -> LightUserData {
-    token(BLOCK)
-}
-
 /// What the running task of a process yielded.
 enum Yield {
     /// Blocked, with the kind of wait (`local`, `sleep`; nil for a wait for the world).
@@ -282,20 +278,19 @@ impl Vm {
         // terminate(self) does not return: the wrapper yields until the worker stops it.
         let terminate_raw: Function = process.get("terminate_raw")?;
         process.raw_remove("terminate_raw")?;
-        // Blocking wrappers wait through the task scheduler's `wait_external(token)`, which
-        // ignores its argument.
-        let coroutine_yield: Function = parts.get("wait_external")?;
+        // Blocking wrappers wait through the task scheduler's `wait_external`.
+        let wait: Function = parts.get("wait_external")?;
         let terminate: Function = lua
             .load(
-                "local raw, yield, token = ...\n\
+                "local raw, wait = ...\n\
                  return function(dest)\n\
                      local ok, err = raw(dest)\n\
-                     if ok == 'self' then while true do yield(token) end end\n\
+                     if ok == 'self' then while true do wait() end end\n\
                      return ok, err\n\
                  end",
             )
             .set_name("=moonweave.bootstrap")
-            .call((terminate_raw, coroutine_yield.clone(), block_token()))?;
+            .call((terminate_raw, wait.clone()))?;
         process.set("terminate", terminate)?;
         // call blocks the calling task until the child's exit arrives.
         let call_start: Function = process.get("call_start")?;
@@ -304,7 +299,7 @@ impl Vm {
         process.raw_remove("call_result")?;
         let call: Function = lua
             .load(
-                "local start, result, yield, token = ...\n\
+                "local start, result, wait = ...\n\
                  return function(id, host, ...)\n\
                      local child, err = start(id, host, ...)\n\
                      if not child then return nil, err end\n\
@@ -314,17 +309,12 @@ impl Vm {
                              if failure ~= nil then return nil, failure end\n\
                              return value\n\
                          end\n\
-                         yield(token)\n\
+                         wait()\n\
                      end\n\
                  end",
             )
             .set_name("=moonweave.bootstrap")
-            .call((
-                call_start,
-                call_result,
-                coroutine_yield.clone(),
-                block_token(),
-            ))?;
+            .call((call_start, call_result, wait.clone()))?;
         process.set("call", call.clone())?;
         process.set("exec", call)?;
         // upgrade does not return on success: the worker drops this code at the yield.
@@ -332,15 +322,15 @@ impl Vm {
         process.raw_remove("upgrade_raw")?;
         let upgrade: Function = lua
             .load(
-                "local raw, yield, token = ...\n\
+                "local raw, wait = ...\n\
                  return function(...)\n\
                      local ok, err = raw(...)\n\
                      if not ok then return nil, err end\n\
-                     while true do yield(token) end\n\
+                     while true do wait() end\n\
                  end",
             )
             .set_name("=moonweave.bootstrap")
-            .call((upgrade_raw, coroutine_yield.clone(), block_token()))?;
+            .call((upgrade_raw, wait))?;
         process.set("upgrade", upgrade)?;
         process.set("listen", parts.get::<Function>("listen")?)?;
         process.set("with_context", parts.get::<Function>("with_context")?)?;

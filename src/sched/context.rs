@@ -826,7 +826,8 @@ impl WorkerContext {
     /// Queues a process that a push moved from `WAITING` to `SCHEDULED` on its owner.
     /// The context values of the running process.
     pub fn context(&self) -> Option<crate::proc::Context> {
-        self.current_process()?.context.clone()
+        let slot = self.current.get()?;
+        self.procs.borrow().get(slot)?.process.context.clone()
     }
 
     /// Whether the running process's host allows the `io` module.

@@ -225,9 +225,7 @@ impl Shared {
         process.watched = watch.is_some();
         process.context = match context {
             Some(context) => context,
-            None => spawner
-                .and_then(|ctx| ctx.current_process())
-                .and_then(|parent| parent.context.clone()),
+            None => spawner.and_then(WorkerContext::context),
         };
         let process = Arc::new(process);
         if let Some(name) = name {
