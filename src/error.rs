@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::bytes::Bytes;
 use crate::value::Value;
 
 /// The kind of an error; the Lua constants (`errors.NOT_FOUND`, …) equal these names.
@@ -72,7 +73,8 @@ impl fmt::Display for ErrorKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorValue {
     pub kind: ErrorKind,
-    pub message: String,
+    /// Any bytes, as the Lua string it came from.
+    pub message: Bytes,
     pub retryable: bool,
     /// A copyable table, or `None`.
     pub details: Option<Box<Value>>,
@@ -82,7 +84,7 @@ pub struct ErrorValue {
 
 impl ErrorValue {
     /// An error of `kind` with `message` and nothing else.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, message: impl Into<Bytes>) -> Self {
         Self {
             kind,
             message: message.into(),
@@ -101,7 +103,7 @@ impl ErrorValue {
 
 impl fmt::Display for ErrorValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message.to_string_lossy())
     }
 }
 

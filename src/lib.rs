@@ -13,6 +13,7 @@
 //! ```
 
 pub mod app;
+pub mod bytes;
 pub mod duration;
 pub mod error;
 pub mod log;
@@ -59,10 +60,11 @@ impl Runtime {
             .scheduler
             .spawn_watched(entry, app::DEFAULT_HOST, args)?;
         exit.recv().map_err(|_| {
-            ErrorValue::new(
-                ErrorKind::Internal,
-                "the runtime stopped before the process exited",
-            )
+            let reason = self
+                .scheduler
+                .failure()
+                .unwrap_or_else(|| "the runtime stopped before the process exited".into());
+            ErrorValue::new(ErrorKind::Internal, reason)
         })
     }
 

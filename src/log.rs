@@ -80,40 +80,52 @@ pub fn enabled(level: Level) -> bool {
 }
 
 /// Writes a line of `level` for a process, if that level is enabled.
-pub fn line(level: Level, pid: Option<&str>, entry: Option<&str>, message: &str) {
+pub fn line(level: Level, pid: Option<&str>, entry: Option<&str>, message: &[u8]) {
     if enabled(level) {
         write(level.label(), pid, entry, message);
     }
 }
 
-/// Writes one line (or several, for a traceback) to stderr in one write.
-fn write(level: &str, pid: Option<&str>, entry: Option<&str>, message: &str) {
-    let mut line = format!("{} {level}", rfc3339(SystemTime::now()));
+/// Writes one line (or several, for a traceback) to stderr in one write. The message is
+/// written byte for byte (Lua strings need not be UTF-8).
+fn write(level: &str, pid: Option<&str>, entry: Option<&str>, message: &[u8]) {
+    let mut line = format!("{} {level}", rfc3339(SystemTime::now())).into_bytes();
     if let Some(pid) = pid {
-        line.push(' ');
-        line.push_str(pid);
+        line.push(b' ');
+        line.extend_from_slice(pid.as_bytes());
     }
     if let Some(entry) = entry {
-        line.push(' ');
-        line.push_str(entry);
+        line.push(b' ');
+        line.extend_from_slice(entry.as_bytes());
     }
-    line.push_str(": ");
-    line.push_str(message);
-    line.push('\n');
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    line.extend_from_slice(b": ");
+    line.extend_from_slice(message);
+    line.push(b'\n');
+    let _ = std::io::stderr().lock().write_all(&line);
 }
 
 /// Logs a runtime error.
 pub fn error(pid: Option<&str>, entry: Option<&str>, message: &str) {
-    write("ERROR", pid, entry, message);
+    write("ERROR", pid, entry, message.as_bytes());
+}
+
+/// Logs that the runtime cannot go on (a worker failed outside any process).
+pub fn runtime_failed(reason: &str) {
+    write(
+        "ERROR",
+        None,
+        None,
+        format!("runtime failed: {reason}").as_bytes(),
+    );
 }
 
 /// Logs a process that exited with an error nobody else was told about, with its traceback.
 pub fn process_failed(pid: &str, entry: &str, error: &ErrorValue) {
-    let mut message = format!("process failed: [{}] {}", error.kind, error.message);
+    let mut message = format!("process failed: [{}] ", error.kind).into_bytes();
+    message.extend_from_slice(&error.message);
     if let Some(stack) = error.stack.as_deref().filter(|s| !s.trim().is_empty()) {
-        message.push('\n');
-        message.push_str(stack.trim_end());
+        message.push(b'\n');
+        message.extend_from_slice(stack.trim_end().as_bytes());
     }
     write("ERROR", Some(pid), Some(entry), &message);
 }

@@ -3,6 +3,7 @@
 //! Messages, spawn arguments and exit values are deep copies: a tree of these values, built on
 //! the sender's worker and turned back into Lua on the receiver's (see `lua::convert`).
 
+use crate::bytes::Bytes;
 use crate::error::ErrorValue;
 
 /// A copied Lua value. Tables are trees: no sharing, no cycles (the copy rejects them).
@@ -11,16 +12,17 @@ pub enum Value {
     Nil,
     Boolean(bool),
     Number(f64),
-    String(Box<[u8]>),
+    /// Any bytes, as Lua strings are; short strings are stored inline.
+    String(Bytes),
     /// Key/value pairs in the order the copy found them. Keys are never `Nil` nor NaN.
     Table(Vec<(Value, Value)>),
     Error(Box<ErrorValue>),
 }
 
 impl Value {
-    /// A string value from UTF-8 text.
-    pub fn string(text: impl AsRef<str>) -> Value {
-        Value::String(text.as_ref().as_bytes().into())
+    /// A string value from text.
+    pub fn string(text: impl AsRef<[u8]>) -> Value {
+        Value::String(Bytes::new(text.as_ref()))
     }
 
     /// The whole number this value holds, if it is one.
@@ -42,6 +44,54 @@ impl Value {
             Value::String(_) => "string",
             Value::Table(_) => "table",
             Value::Error(_) => "error",
+        }
+    }
+}
+
+/// The payload values of one message, in order. One value (the common case) is stored without
+/// an allocation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Payload {
+    #[default]
+    Empty,
+    One(Value),
+    Many(Vec<Value>),
+}
+
+impl Payload {
+    /// The values as a slice.
+    pub fn as_slice(&self) -> &[Value] {
+        match self {
+            Payload::Empty => &[],
+            Payload::One(value) => std::slice::from_ref(value),
+            Payload::Many(values) => values,
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether there is no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether some value is a table (converting it twice would give two different tables).
+    pub fn has_tables(&self) -> bool {
+        self.as_slice()
+            .iter()
+            .any(|v| matches!(v, Value::Table(_) | Value::Error(_)))
+    }
+}
+
+impl From<Vec<Value>> for Payload {
+    fn from(mut values: Vec<Value>) -> Payload {
+        match values.len() {
+            0 => Payload::Empty,
+            1 => Payload::One(values.pop().unwrap_or(Value::Nil)),
+            _ => Payload::Many(values),
         }
     }
 }

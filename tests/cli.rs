@@ -247,7 +247,7 @@ fn yaml_load_errors_cover_references_paths_and_duplicates() {
     for (line, text) in [
         (5, "leaves the app directory"),
         (8, "does not exist"),
-        (11, "host.workers must be an integer >= 1"),
+        (11, "host.workers must be an integer from 1 to 1024"),
         (11, "host.io must be a boolean"),
     ] {
         let prefix = format!("{yaml}:{line}: ");

@@ -114,7 +114,7 @@ fn builder_methods_raise_on_bad_arguments() {
         text,
         "false\tINVALID\n".repeat(7)
             + "false\tUNAVAILABLE\n"
-            + "nil\tspawn: id and host must be entry ids 'namespace:name'\n"
+            + "nil\tspawn: id must be an entry id 'namespace:name'\n"
             + "nil\tcannot copy a value of type SpawnBuilder\n"
     );
 }

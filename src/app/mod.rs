@@ -97,6 +97,8 @@ pub struct HostConfig {
     pub strict: bool,
     /// Interrupt checks a process may run before it yields its worker; 0 disables preemption.
     pub preemption_budget: u32,
+    /// Bytes of Lua heap of each worker VM; 0 means automatic (see [`automatic_memory_limit`]).
+    pub memory_limit: u64,
 }
 
 impl Default for HostConfig {
@@ -108,8 +110,43 @@ impl Default for HostConfig {
             io: false,
             strict: false,
             preemption_budget: 10_000,
+            memory_limit: 0,
         }
     }
+}
+
+/// A size in bytes: an integer, or a number with `KB`, `MB` or `GB` (1024-based), e.g.
+/// `"512MB"`.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let n: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// The automatic `memory_limit`: half of the machine's physical memory, divided among `vms`
+/// worker VMs (app-format.md §2.2).
+pub fn automatic_memory_limit(vms: usize) -> u64 {
+    let physical = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(8 << 30);
+    (physical / 2 / vms.max(1) as u64).max(64 << 20)
 }
 
 /// One problem found while loading, tied to a file and (when known) a line.

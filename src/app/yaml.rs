@@ -579,7 +579,24 @@ impl FileReader<'_> {
                 _ => None,
             };
             let valid = match k.as_str() {
-                "workers" => int(1).map(|n| config.workers = Some(n as usize)).is_some(),
+                "workers" => int(1)
+                    .filter(|&n| n <= crate::sched::MAX_WORKERS as i64)
+                    .map(|n| config.workers = Some(n as usize))
+                    .is_some(),
+                "memory_limit" => match &value.value {
+                    Yaml::Int(n) if *n >= 0 => {
+                        config.memory_limit = *n as u64;
+                        true
+                    }
+                    Yaml::Str(text) => match super::parse_size(text) {
+                        Some(n) => {
+                            config.memory_limit = n;
+                            true
+                        }
+                        None => false,
+                    },
+                    _ => false,
+                },
                 "mailbox_limit" => int(0).map(|n| config.mailbox_limit = n as u64).is_some(),
                 "max_processes" => int(0).map(|n| config.max_processes = n as u64).is_some(),
                 "preemption_budget" => int(0)
@@ -597,7 +614,8 @@ impl FileReader<'_> {
             if !valid {
                 let expected = match k.as_str() {
                     "io" | "strict" => "a boolean",
-                    "workers" => "an integer >= 1",
+                    "workers" => "an integer from 1 to 1024",
+                    "memory_limit" => "a number of bytes or a size such as \"512MB\"",
                     _ => "an integer >= 0",
                 };
                 self.problem(

@@ -1,57 +1,58 @@
 //! The `ctx` module (stdlib.md §7.2): read-only context values a process inherits from its
 //! ancestors (process.md §12). Every read returns a fresh copy.
 
-use std::rc::Rc;
-
-use mlua::{Lua, MultiValue, Table, Value as LuaValue};
-
+use super::args::{fail, non_empty};
 use super::convert;
-use super::errors::fail_with;
-use crate::error::ErrorKind;
-use crate::sched::WorkerContext;
+use super::raw::{self, LuaRef, Stack, lua_fn};
+use super::run::core;
+use crate::error::{ErrorKind, ErrorValue};
 
-/// Builds the `ctx` module.
-pub fn create_module(lua: &Lua, ctx: &Rc<WorkerContext>) -> mlua::Result<Table> {
-    let module = lua.create_table()?;
-    let c = ctx.clone();
-    module.set(
-        "get",
-        lua.create_function(move |lua, key: LuaValue| {
-            let key = match &key {
-                LuaValue::String(s) if !s.as_bytes().is_empty() => s.to_string_lossy(),
-                _ => {
-                    return fail_with(
-                        lua,
-                        ErrorKind::Invalid,
-                        "ctx.get: the key must be a non-empty string",
-                    );
-                }
-            };
-            let context = c.context();
-            let found = context
-                .as_deref()
-                .and_then(|values| values.iter().rev().find(|(k, _)| **k == *key));
-            match found {
-                Some((_, value)) => Ok(MultiValue::from_iter([convert::from_value(lua, value)?])),
-                None => fail_with(
-                    lua,
-                    ErrorKind::NotFound,
-                    format!("ctx.get: no context value '{key}'"),
-                ),
+lua_fn! {
+    fn get(stack) {
+        let Some(key) = non_empty(stack, 1) else {
+            return fail(stack, ErrorValue::new(ErrorKind::Invalid, "ctx.get: the key must be a non-empty string"));
+        };
+        let core = core()?;
+        let context = core.current_process().and_then(|p| p.context.clone());
+        let found = context
+            .as_deref()
+            .and_then(|values| values.iter().rev().find(|(k, _)| k.as_bytes() == key));
+        match found {
+            Some((_, value)) => {
+                convert::push_value(stack, value);
+                raw::values(1)
             }
-        })?,
-    )?;
-    let c = ctx.clone();
-    module.set(
-        "all",
-        lua.create_function(move |lua, ()| {
-            let all = lua.create_table()?;
-            for (key, value) in c.context().as_deref().unwrap_or_default() {
-                all.raw_set(&**key, convert::from_value(lua, value)?)?;
+            None => {
+                let mut message = b"ctx.get: no context value '".to_vec();
+                message.extend_from_slice(key);
+                message.push(b'\'');
+                fail(stack, ErrorValue::new(ErrorKind::NotFound, message))
             }
-            Ok(all)
-        })?,
-    )?;
-    module.set_readonly(true);
-    Ok(module)
+        }
+    }
+}
+
+lua_fn! {
+    fn all(stack) {
+        let core = core()?;
+        let context = core.current_process().and_then(|p| p.context.clone());
+        let values = context.as_deref().unwrap_or_default();
+        stack.new_table(0, values.len());
+        let table = stack.top();
+        for (key, value) in values {
+            stack.push_bytes(key);
+            convert::push_value(stack, value);
+            stack.raw_set(table);
+        }
+        raw::values(1)
+    }
+}
+
+/// Builds the `ctx` module (frozen).
+pub fn module(stack: Stack<'_>) -> LuaRef {
+    raw::push_table(stack, &[raw::method(c"get", get), raw::method(c"all", all)]);
+    stack.freeze(-1);
+    let r = stack.make_ref(-1);
+    stack.pop(1);
+    r
 }

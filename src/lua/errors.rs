@@ -1,308 +1,337 @@
-//! Error objects in Lua (`LuaError`) and the `errors` global (stdlib.md §4).
+//! Error objects in Lua ([`ErrorObject`]) and the `errors` global (stdlib.md §4).
 
-use mlua::{
-    AnyUserData, Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value as LuaValue,
-};
+use std::ffi::c_int;
 
-use super::convert;
+use super::args::{invalid, type_name};
+use super::raw::{self, Kind, Object, Raise, Stack, lua_fn};
+use super::{convert, objects};
 use crate::error::{ErrorKind, ErrorValue};
 
-/// An error object as Lua sees it: userdata around an [`ErrorValue`].
+/// An error object as Lua sees it.
 #[derive(Debug, Clone)]
-pub struct LuaError(pub ErrorValue);
+pub struct ErrorObject(pub ErrorValue);
 
-impl UserData for LuaError {
-    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
-        fields.add_meta_field("__type", "error");
-    }
+impl Object for ErrorObject {
+    const TAG: c_int = objects::ERROR;
+    const NAME: &'static str = "error";
+}
 
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("kind", |_, this, ()| Ok(this.0.kind.name()));
-        methods.add_method("message", |_, this, ()| Ok(this.0.message.clone()));
-        methods.add_method("retryable", |_, this, ()| Ok(this.0.retryable));
-        methods.add_method("stack", |_, this, ()| Ok(this.0.stack.clone()));
-        methods.add_method("details", |lua, this, ()| match &this.0.details {
-            Some(details) => convert::from_value(lua, details),
-            None => Ok(LuaValue::Nil),
-        });
-        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(this.0.message.clone())
-        });
-        methods.add_meta_function(MetaMethod::Concat, |lua, (a, b): (LuaValue, LuaValue)| {
-            let mut text = concat_operand(lua, &a)?;
-            text.extend_from_slice(&concat_operand(lua, &b)?);
-            lua.create_string(text)
-        });
+fn this<'a>(stack: Stack<'a>, method: &str) -> Result<&'a ErrorValue, Raise> {
+    match stack.object::<ErrorObject>(1) {
+        Some(e) => Ok(&e.0),
+        None => Err(Raise::Object(invalid(format!(
+            "error:{method} must be called on an error object"
+        )))),
     }
 }
 
-fn concat_operand(lua: &Lua, value: &LuaValue) -> mlua::Result<Vec<u8>> {
-    if let LuaValue::UserData(ud) = value
-        && let Ok(error) = ud.borrow::<LuaError>()
-    {
-        return Ok(error.0.message.clone().into_bytes());
+lua_fn! {
+    fn kind(stack) {
+        let kind = this(stack, "kind")?.kind.name();
+        stack.push_bytes(kind.as_bytes());
+        raw::values(1)
     }
-    match lua.coerce_string(value.clone())? {
-        Some(s) => Ok(s.as_bytes().to_vec()),
-        None => Err(mlua::Error::runtime(format!(
+}
+
+lua_fn! {
+    fn message(stack) {
+        let message = this(stack, "message")?.message.clone();
+        stack.push_bytes(&message);
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    fn retryable(stack) {
+        let retryable = this(stack, "retryable")?.retryable;
+        stack.push_bool(retryable);
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    fn details(stack) {
+        match this(stack, "details")?.details.clone() {
+            Some(details) => convert::push_value(stack, &details),
+            None => stack.push_nil(),
+        }
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    fn stack_trace(stack) {
+        match this(stack, "stack")?.stack.clone() {
+            Some(trace) => stack.push_bytes(trace.as_bytes()),
+            None => stack.push_nil(),
+        }
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    fn to_string(stack) {
+        let message = this(stack, "__tostring")?.message.clone();
+        stack.push_bytes(&message);
+        raw::values(1)
+    }
+}
+
+/// The text an operand of `..` stands for.
+fn concat_operand(stack: Stack<'_>, index: c_int) -> Result<Vec<u8>, Raise> {
+    if let Some(e) = stack.object::<ErrorObject>(index) {
+        return Ok(e.0.message.to_vec());
+    }
+    match stack.kind(index) {
+        Kind::String => Ok(stack.bytes(index).unwrap_or_default().to_vec()),
+        Kind::Number => {
+            Ok(convert::number_text(stack.number(index).unwrap_or_default()).into_bytes())
+        }
+        _ => raw::raise(format!(
             "attempt to concatenate an error with a {} value",
-            convert::type_name(value)
-        ))),
-    }
-}
-
-/// The result of a Rust function that a Lua wrapper turns into a raise (see `bootstrap.luau`,
-/// `raising`): `true, value` on success, `false, err` to raise the error object `err`.
-pub type Raising = mlua::Result<(bool, LuaValue)>;
-
-/// `false, err` with an `INVALID` error: the Lua wrapper raises `err`.
-pub fn raise_invalid(message: impl Into<String>) -> Raising {
-    Err(mlua::Error::external(ErrorValue::new(
-        ErrorKind::Invalid,
-        message,
-    )))
-}
-
-/// Turns an `INVALID`-style failure into the `false, err` pair of [`Raising`].
-pub fn raising(lua: &Lua, result: Raising) -> Raising {
-    match result {
-        Err(mlua::Error::ExternalError(e)) if e.downcast_ref::<ErrorValue>().is_some() => {
-            let error = e
-                .downcast_ref::<ErrorValue>()
-                .cloned()
-                .unwrap_or_else(|| ErrorValue::new(ErrorKind::Internal, "lost error"));
-            Ok((
-                false,
-                LuaValue::UserData(lua.create_userdata(LuaError(error))?),
-            ))
-        }
-        other => other,
-    }
-}
-
-/// `nil, err` for a failed `process.*` call.
-pub fn fail(lua: &Lua, error: ErrorValue) -> mlua::Result<MultiValue> {
-    let err = lua.create_userdata(LuaError(error))?;
-    Ok(MultiValue::from_iter([
-        LuaValue::Nil,
-        LuaValue::UserData(err),
-    ]))
-}
-
-/// `nil, err` with an error of `kind`.
-pub fn fail_with(
-    lua: &Lua,
-    kind: ErrorKind,
-    message: impl Into<String>,
-) -> mlua::Result<MultiValue> {
-    fail(lua, ErrorValue::new(kind, message))
-}
-
-/// Turns any raised Lua value into an error object, as an exit error (process.md §6).
-///
-/// An error object is kept (its stack filled in when it has none); a string becomes `UNKNOWN`
-/// with that message; other values become `UNKNOWN` with a description.
-pub fn exit_error(value: &LuaValue, stack: Option<String>) -> ErrorValue {
-    let mut error = match value {
-        LuaValue::UserData(ud) => match ud.borrow::<LuaError>() {
-            Ok(e) => e.0.clone(),
-            Err(_) => ErrorValue::new(ErrorKind::Unknown, "error value of type userdata"),
-        },
-        LuaValue::String(s) => ErrorValue::new(ErrorKind::Unknown, s.to_string_lossy()),
-        LuaValue::Number(n) => ErrorValue::new(ErrorKind::Unknown, format_number(*n)),
-        LuaValue::Integer(i) => ErrorValue::new(ErrorKind::Unknown, i.to_string()),
-        LuaValue::Boolean(b) => ErrorValue::new(ErrorKind::Unknown, b.to_string()),
-        LuaValue::Error(e) => error_from_mlua(e),
-        other => ErrorValue::new(
-            ErrorKind::Unknown,
-            format!("error value of type {}", convert::type_name(other)),
-        ),
-    };
-    if error.stack.is_none() {
-        error.stack = stack;
-    }
-    error
-}
-
-/// The error object inside an mlua error raised by a Rust callback, or an `UNKNOWN` error.
-pub fn error_from_mlua(error: &mlua::Error) -> ErrorValue {
-    match error {
-        mlua::Error::ExternalError(inner) => match inner.downcast_ref::<ErrorValue>() {
-            Some(e) => e.clone(),
-            None => ErrorValue::new(ErrorKind::Unknown, inner.to_string()),
-        },
-        mlua::Error::CallbackError { cause, traceback } => {
-            let mut e = error_from_mlua(cause);
-            if e.stack.is_none() {
-                e.stack = Some(traceback.clone());
-            }
-            e
-        }
-        mlua::Error::RuntimeError(message) => ErrorValue::new(ErrorKind::Unknown, message.clone()),
-        other => ErrorValue::new(ErrorKind::Unknown, other.to_string()),
-    }
-}
-
-/// Lua's way of printing a number (`1`, `1.5`).
-pub fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        format!("{n}")
-    }
-}
-
-/// Builds the `errors` global.
-pub fn create_module(lua: &Lua) -> mlua::Result<Table> {
-    let module = lua.create_table()?;
-    for kind in ErrorKind::ALL {
-        module.set(kind.name(), kind.name())?;
-    }
-    module.set(
-        "new",
-        lua.create_function(|lua, spec: LuaValue| {
-            raising(
-                lua,
-                (|| {
-                    let error = match spec {
-                        LuaValue::String(s) => {
-                            ErrorValue::new(ErrorKind::Unknown, s.to_string_lossy())
-                        }
-                        LuaValue::Table(t) => error_from_spec(&t)?,
-                        other => {
-                            return raise_invalid(format!(
-                                "errors.new expects a message string or a table, got {}",
-                                convert::type_name(&other)
-                            ));
-                        }
-                    };
-                    let stack = traceback(lua);
-                    Ok((
-                        true,
-                        LuaValue::UserData(
-                            lua.create_userdata(LuaError(ErrorValue { stack, ..error }))?,
-                        ),
-                    ))
-                })(),
-            )
-        })?,
-    )?;
-    module.set(
-        "wrap",
-        lua.create_function(|lua, (err, message): (LuaValue, LuaValue)| {
-            raising(
-                lua,
-                (|| {
-                    let LuaValue::String(message) = message else {
-                        return raise_invalid("errors.wrap expects a message string");
-                    };
-                    let message = message.to_string_lossy();
-                    let inner = match err {
-                        LuaValue::Nil => return Ok((true, LuaValue::Nil)),
-                        LuaValue::String(s) => ErrorValue {
-                            stack: traceback(lua),
-                            ..ErrorValue::new(ErrorKind::Unknown, s.to_string_lossy())
-                        },
-                        LuaValue::UserData(ud) => match ud.borrow::<LuaError>() {
-                            Ok(e) => e.0.clone(),
-                            Err(_) => {
-                                return raise_invalid(
-                                    "errors.wrap expects an error object or a string",
-                                );
-                            }
-                        },
-                        _ => {
-                            return raise_invalid(
-                                "errors.wrap expects an error object or a string",
-                            );
-                        }
-                    };
-                    let wrapped = LuaError(ErrorValue {
-                        message: format!("{message}: {}", inner.message),
-                        ..inner
-                    });
-                    Ok((true, LuaValue::UserData(lua.create_userdata(wrapped)?)))
-                })(),
-            )
-        })?,
-    )?;
-    module.set(
-        "is",
-        lua.create_function(|_, (err, kind): (LuaValue, LuaValue)| {
-            let (LuaValue::UserData(ud), LuaValue::String(kind)) = (err, kind) else {
-                return Ok(false);
-            };
-            Ok(ud
-                .borrow::<LuaError>()
-                .is_ok_and(|e| e.0.kind.name().as_bytes() == kind.as_bytes().as_ref()))
-        })?,
-    )?;
-    Ok(module)
-}
-
-fn error_from_spec(spec: &Table) -> mlua::Result<ErrorValue> {
-    let invalid = |m: String| {
-        Err(mlua::Error::external(ErrorValue::new(
-            ErrorKind::Invalid,
-            m,
-        )))
-    };
-    for pair in spec.pairs::<LuaValue, LuaValue>() {
-        let (key, _) = pair?;
-        let known = matches!(&key, LuaValue::String(k) if matches!(k.as_bytes().as_ref(), b"message" | b"kind" | b"retryable" | b"details"));
-        if !known {
-            return invalid(format!("errors.new: unknown field {}", key.to_string()?));
-        }
-    }
-    let message = match spec.get::<LuaValue>("message")? {
-        LuaValue::String(s) => s.to_string_lossy(),
-        _ => return invalid(String::from("errors.new: message must be a string")),
-    };
-    let kind = match spec.get::<LuaValue>("kind")? {
-        LuaValue::Nil => ErrorKind::Unknown,
-        LuaValue::String(s) => match ErrorKind::from_name(&s.to_string_lossy()) {
-            Some(kind) => kind,
-            None => {
-                return invalid(format!(
-                    "errors.new: unknown kind '{}'",
-                    s.to_string_lossy()
-                ));
-            }
-        },
-        _ => {
-            return invalid(String::from(
-                "errors.new: kind must be one of the errors constants",
-            ));
-        }
-    };
-    let retryable = match spec.get::<LuaValue>("retryable")? {
-        LuaValue::Nil => false,
-        LuaValue::Boolean(b) => b,
-        _ => return invalid(String::from("errors.new: retryable must be a boolean")),
-    };
-    let details = match spec.get::<LuaValue>("details")? {
-        LuaValue::Nil => None,
-        details @ LuaValue::Table(_) => Some(Box::new(
-            convert::to_value(&details).map_err(mlua::Error::external)?,
+            type_name(stack, index)
         )),
-        _ => return invalid(String::from("errors.new: details must be a table")),
+    }
+}
+
+lua_fn! {
+    fn concat(stack) {
+        let mut text = concat_operand(stack, 1)?;
+        text.extend_from_slice(&concat_operand(stack, 2)?);
+        stack.push_bytes(&text);
+        raw::values(1)
+    }
+}
+
+/// Registers the error object type on the VM.
+pub fn register(stack: Stack<'_>) {
+    raw::register::<ErrorObject>(
+        stack,
+        &[
+            raw::method(c"kind", kind),
+            raw::method(c"message", message),
+            raw::method(c"retryable", retryable),
+            raw::method(c"details", details),
+            raw::method(c"stack", stack_trace),
+        ],
+        &[
+            raw::method(c"__tostring", to_string),
+            raw::method(c"__concat", concat),
+        ],
+    );
+}
+
+fn kind_named(name: &[u8]) -> Option<ErrorKind> {
+    ErrorKind::ALL
+        .into_iter()
+        .find(|k| k.name().as_bytes() == name)
+}
+
+/// Reads the table of `errors.new{...}`.
+fn from_spec(stack: Stack<'_>, table: c_int) -> Result<ErrorValue, ErrorValue> {
+    let mut message = None;
+    let mut kind = ErrorKind::Unknown;
+    let mut retryable = false;
+    let mut details = None;
+    stack.push_nil();
+    while stack.next(table) {
+        let key = stack.bytes(-2).map(<[u8]>::to_vec);
+        match key.as_deref() {
+            Some(b"message") => match stack.bytes(-1) {
+                Some(m) => message = Some(m.to_vec()),
+                None => {
+                    stack.pop(2);
+                    return Err(invalid("errors.new: message must be a string"));
+                }
+            },
+            Some(b"kind") => match stack.bytes(-1).and_then(kind_named) {
+                Some(k) => kind = k,
+                None => {
+                    let shown = match stack.bytes(-1) {
+                        Some(b) => format!("'{}'", String::from_utf8_lossy(b)),
+                        None => type_name(stack, -1).to_string(),
+                    };
+                    stack.pop(2);
+                    return Err(invalid(format!(
+                        "errors.new: unknown kind {shown}; use one of the errors constants"
+                    )));
+                }
+            },
+            Some(b"retryable") => match stack.kind(-1) {
+                Kind::Boolean => retryable = stack.truthy(-1),
+                _ => {
+                    stack.pop(2);
+                    return Err(invalid("errors.new: retryable must be a boolean"));
+                }
+            },
+            Some(b"details") => match stack.kind(-1) {
+                Kind::Table => match convert::to_value(stack, -1) {
+                    Ok(v) => details = Some(Box::new(v)),
+                    Err(e) => {
+                        stack.pop(2);
+                        return Err(invalid(format!(
+                            "errors.new: details: {}",
+                            e.message.to_string_lossy()
+                        )));
+                    }
+                },
+                _ => {
+                    stack.pop(2);
+                    return Err(invalid("errors.new: details must be a table"));
+                }
+            },
+            _ => {
+                let shown = match stack.bytes(-2) {
+                    Some(b) => String::from_utf8_lossy(b).into_owned(),
+                    None => type_name(stack, -2).to_string(),
+                };
+                stack.pop(2);
+                return Err(invalid(format!("errors.new: unknown field {shown}")));
+            }
+        }
+        stack.pop(1);
+    }
+    let Some(message) = message else {
+        return Err(invalid("errors.new: message must be a string"));
     };
     Ok(ErrorValue {
         kind,
-        message,
+        message: message.into(),
         retryable,
         details,
         stack: None,
     })
 }
 
-/// The current Lua traceback, for errors created by `errors.new`.
-fn traceback(lua: &Lua) -> Option<String> {
-    let traceback: mlua::Function = lua.named_registry_value("moonweave.traceback").ok()?;
-    traceback
-        .call::<String>(())
-        .ok()
-        .map(|t| clean_traceback(&t))
+lua_fn! {
+    /// `errors.new(message)` / `errors.new{message, kind, retryable, details}`.
+    fn new(stack) {
+        let made = match stack.kind(1) {
+            Kind::String => Ok(ErrorValue::new(ErrorKind::Unknown, stack.bytes(1).unwrap_or_default())),
+            Kind::Table => from_spec(stack, 1),
+            _ => Err(invalid(format!(
+                "errors.new expects a message string or a table, got {}",
+                type_name(stack, 1)
+            ))),
+        };
+        let mut error = made.map_err(Raise::Object)?;
+        error.stack = Some(clean_traceback(&stack.traceback()));
+        stack.push_object(ErrorObject(error));
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    /// `errors.wrap(err, message)`.
+    fn wrap(stack) {
+        let Some(message) = stack.bytes(2) else {
+            return Err(Raise::Object(invalid("errors.wrap expects a message string")));
+        };
+        let inner = match stack.kind(1) {
+            Kind::Nil => {
+                stack.push_nil();
+                return raw::values(1);
+            }
+            Kind::String => ErrorValue {
+                stack: Some(clean_traceback(&stack.traceback())),
+                ..ErrorValue::new(ErrorKind::Unknown, stack.bytes(1).unwrap_or_default())
+            },
+            _ => match stack.object::<ErrorObject>(1) {
+                Some(e) => e.0.clone(),
+                None => {
+                    return Err(Raise::Object(invalid(
+                        "errors.wrap expects an error object or a string",
+                    )));
+                }
+            },
+        };
+        let mut text = message.to_vec();
+        text.extend_from_slice(b": ");
+        text.extend_from_slice(&inner.message);
+        let wrapped = ErrorValue {
+            message: text.into(),
+            ..inner
+        };
+        stack.push_object(ErrorObject(wrapped));
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    /// `errors.is(err, kind)`.
+    fn is(stack) {
+        let matches = match (stack.object::<ErrorObject>(1), stack.bytes(2)) {
+            (Some(e), Some(kind)) => e.0.kind.name().as_bytes() == kind,
+            _ => false,
+        };
+        stack.push_bool(matches);
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    /// `rt.exit_error(value, traceback)`: the error object a raised value becomes.
+    pub fn exit_error_fn(stack) {
+        let trace = stack.bytes(2).map(|t| clean_traceback(&String::from_utf8_lossy(t)));
+        let error = exit_error(stack, 1, trace);
+        stack.push_object(ErrorObject(error));
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    /// `rt.error_of(kind, message)`: a new error object.
+    pub fn error_of(stack) {
+        let kind = stack.bytes(1).and_then(kind_named).unwrap_or(ErrorKind::Unknown);
+        let error = ErrorValue::new(kind, stack.bytes(2).unwrap_or_default());
+        stack.push_object(ErrorObject(error));
+        raw::values(1)
+    }
+}
+
+/// Builds the `errors` table (frozen) on top of the stack.
+pub fn push_module(stack: Stack<'_>) {
+    raw::push_table(
+        stack,
+        &[
+            raw::method(c"new", new),
+            raw::method(c"wrap", wrap),
+            raw::method(c"is", is),
+        ],
+    );
+    let table = stack.top();
+    for kind in ErrorKind::ALL {
+        stack.push_bytes(kind.name().as_bytes());
+        stack.push_bytes(kind.name().as_bytes());
+        stack.raw_set(table);
+    }
+    stack.freeze(table);
+}
+
+/// Turns any raised Lua value into an error object, as an exit error (process.md §6).
+///
+/// An error object is kept (its stack filled in when it has none); a string becomes `UNKNOWN`
+/// with that message; other values become `UNKNOWN` with a description.
+pub fn exit_error(stack: Stack<'_>, index: c_int, trace: Option<String>) -> ErrorValue {
+    let mut error = match stack.kind(index) {
+        Kind::String => ErrorValue::new(ErrorKind::Unknown, stack.bytes(index).unwrap_or_default()),
+        Kind::Number => ErrorValue::new(
+            ErrorKind::Unknown,
+            convert::number_text(stack.number(index).unwrap_or_default()),
+        ),
+        Kind::Boolean => ErrorValue::new(ErrorKind::Unknown, stack.truthy(index).to_string()),
+        _ => match stack.object::<ErrorObject>(index) {
+            Some(e) => e.0.clone(),
+            None => ErrorValue::new(
+                ErrorKind::Unknown,
+                format!("error value of type {}", type_name(stack, index)),
+            ),
+        },
+    };
+    if error.stack.is_none() {
+        error.stack = trace;
+    }
+    error
 }
 
 /// A traceback without the runtime's own frames (the bootstrap chunk) and blank lines.
@@ -314,7 +343,7 @@ pub fn clean_traceback(traceback: &str) -> String {
         .join("\n")
 }
 
-/// Whether a userdata is an error object.
-pub fn is_error(ud: &AnyUserData) -> bool {
-    ud.is::<LuaError>()
+/// Lua's way of printing a number (`1`, `1.5`).
+pub fn format_number(n: f64) -> String {
+    convert::number_text(n)
 }

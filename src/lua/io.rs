@@ -3,28 +3,33 @@
 //!
 //! `readline` must not block the worker: one reader thread, started on first use, serves the
 //! requests of every process in call order and wakes each requester when its line is there.
-//! The blocking loop is Lua (it waits like any external wait, see `tasks.luau`).
+//! The calling task waits for the world meanwhile, holding its request on its own stack.
 
-use std::rc::Rc;
+use std::ffi::c_int;
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use mlua::{AnyUserData, Lua, MultiValue, Table, UserData, Value as LuaValue};
-
-use super::errors::fail_with;
+use super::args::{done, fail, type_name};
+use super::objects;
 use super::print::{self, write_stdout};
-use super::{convert, errors};
-use crate::error::ErrorKind;
-use crate::sched::{Waker, WorkerContext};
+use super::raw::{self, Kind, LuaRef, Object, Stack, lua_cont, lua_fn};
+use super::run::{block, core, take_delivery};
+use crate::error::{ErrorKind, ErrorValue};
+use crate::proc::Wait;
+use crate::sched::Waker;
 
 /// What a requested line turned into: `None` while pending, then the line (or `None` at the
 /// end of input).
 type Slot = Arc<Mutex<Option<Option<Vec<u8>>>>>;
 
-/// One `readline` call waiting for its line.
+/// One `readline` call waiting for its line (lives on the stack of the blocked call).
+#[derive(Debug)]
 struct LineRequest(Slot);
 
-impl UserData for LineRequest {}
+impl Object for LineRequest {
+    const TAG: c_int = objects::LINE;
+    const NAME: &'static str = "userdata";
+}
 
 struct Request {
     slot: Slot,
@@ -32,25 +37,26 @@ struct Request {
 }
 
 /// The queue of the reader thread, which it starts on first use.
-fn reader() -> &'static Mutex<Sender<Request>> {
-    static READER: OnceLock<Mutex<Sender<Request>>> = OnceLock::new();
-    READER.get_or_init(|| {
-        let (sender, receiver) = channel::<Request>();
-        std::thread::Builder::new()
-            .name("moonweave-stdin".into())
-            .spawn(move || {
-                let stdin = std::io::stdin();
-                let mut at_end = false;
-                for request in receiver {
-                    let line = if at_end { None } else { read_line(&stdin) };
-                    at_end = line.is_none();
-                    *request.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
-                    request.waker.wake();
-                }
-            })
-            .expect("the stdin reader thread starts");
-        Mutex::new(sender)
-    })
+fn reader() -> Option<&'static Mutex<Sender<Request>>> {
+    static READER: OnceLock<Option<Mutex<Sender<Request>>>> = OnceLock::new();
+    READER
+        .get_or_init(|| {
+            let (sender, receiver) = channel::<Request>();
+            let started = std::thread::Builder::new()
+                .name("moonweave-stdin".into())
+                .spawn(move || {
+                    let stdin = std::io::stdin();
+                    let mut at_end = false;
+                    for request in receiver {
+                        let line = if at_end { None } else { read_line(&stdin) };
+                        at_end = line.is_none();
+                        *request.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
+                        request.waker.wake();
+                    }
+                });
+            started.ok().map(|_| Mutex::new(sender))
+        })
+        .as_ref()
 }
 
 /// The next line without its `\n` or `\r\n`, or `None` at the end of input (or on an error).
@@ -71,134 +77,129 @@ fn read_line(stdin: &std::io::Stdin) -> Option<Vec<u8>> {
     }
 }
 
-fn unavailable(lua: &Lua, function: &str) -> mlua::Result<MultiValue> {
-    fail_with(
-        lua,
+fn unavailable(function: &str) -> ErrorValue {
+    ErrorValue::new(
         ErrorKind::Unavailable,
         format!("io.{function}: this process's host does not allow io (host setting io: true)"),
     )
 }
 
-/// Builds the raw functions the Lua half of `io` uses: `write`, `print`, `readline_start`,
-/// `readline_poll`.
-pub fn create_parts(
-    lua: &Lua,
-    ctx: &Rc<WorkerContext>,
-    tostring: mlua::Function,
-) -> mlua::Result<Table> {
-    let parts = lua.create_table()?;
-    let c = ctx.clone();
-    parts.set(
-        "write",
-        lua.create_function(move |lua, args: MultiValue| {
-            if !c.io_allowed() {
-                return unavailable(lua, "write");
-            }
-            let mut out = Vec::new();
-            for (i, arg) in args.iter().enumerate() {
-                match arg {
-                    LuaValue::String(s) => out.extend_from_slice(&s.as_bytes()),
-                    LuaValue::Number(n) => out.extend_from_slice(errors::format_number(*n).as_bytes()),
-                    LuaValue::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
-                    other => {
-                        return fail_with(
-                            lua,
-                            ErrorKind::Invalid,
-                            format!(
-                                "io.write: argument #{} is a {}; only strings and numbers are written",
-                                i + 1,
-                                convert::type_name(other)
-                            ),
-                        );
-                    }
-                }
-            }
-            write_stdout(&out);
-            Ok(MultiValue::from_iter([LuaValue::Boolean(true)]))
-        })?,
-    )?;
-    let c = ctx.clone();
-    parts.set(
-        "print",
-        lua.create_function(move |lua, args: MultiValue| {
-            if !c.io_allowed() {
-                return unavailable(lua, "print");
-            }
-            write_stdout(&print::line(&tostring, args)?);
-            Ok(MultiValue::from_iter([LuaValue::Boolean(true)]))
-        })?,
-    )?;
-    let c = ctx.clone();
-    parts.set(
-        "readline_start",
-        lua.create_function(move |lua, ()| {
-            if !c.io_allowed() {
-                return unavailable(lua, "readline");
-            }
-            let Some(waker) = c.waker() else {
-                return fail_with(lua, ErrorKind::Invalid, "io.readline outside a process");
-            };
-            let slot: Slot = Arc::default();
-            let request = Request {
-                slot: slot.clone(),
-                waker,
-            };
-            let sent = reader()
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .send(request);
-            if sent.is_err() {
-                return fail_with(lua, ErrorKind::Unavailable, "io.readline: stdin is gone");
-            }
-            Ok(MultiValue::from_iter([LuaValue::UserData(
-                lua.create_userdata(LineRequest(slot))?,
-            )]))
-        })?,
-    )?;
-    // `done, line`: whether the line is there, and the line (nil at the end of input).
-    parts.set(
-        "readline_poll",
-        lua.create_function(|lua, request: AnyUserData| {
-            let request = request.borrow::<LineRequest>()?;
-            let slot = request.0.lock().unwrap_or_else(|e| e.into_inner());
-            Ok(match &*slot {
-                None => (false, None),
-                Some(None) => (true, None),
-                Some(Some(line)) => (true, Some(lua.create_string(line)?)),
-            })
-        })?,
-    )?;
-    Ok(parts)
+fn allowed() -> bool {
+    crate::sched::current_core().is_some_and(|c| c.config().io)
 }
 
-/// Builds the `io` module; `wait` is the task scheduler's `wait_external`.
-pub fn create_module(
-    lua: &Lua,
-    ctx: &Rc<WorkerContext>,
-    tostring: mlua::Function,
-    wait: mlua::Function,
-) -> mlua::Result<Table> {
-    let parts = create_parts(lua, ctx, tostring)?;
-    lua.load(
-        r#"
-local parts, wait = ...
-local start, poll = parts.readline_start, parts.readline_poll
-local function readline()
-    local request, err = start()
-    if request == nil then
-        return nil, err
-    end
-    while true do
-        local done, line = poll(request)
-        if done then
-            return line
-        end
-        wait()
-    end
-end
-return table.freeze({ write = parts.write, print = parts.print, readline = readline })
-"#,
-    )
-    .set_name("=moonweave.io")
-    .call((parts, wait))
+lua_fn! {
+    fn write(stack) {
+        if !allowed() {
+            return fail(stack, unavailable("write"));
+        }
+        let mut out = Vec::new();
+        for i in 1..=stack.top() {
+            match stack.kind(i) {
+                Kind::String => out.extend_from_slice(stack.bytes(i).unwrap_or_default()),
+                Kind::Number => out.extend_from_slice(
+                    super::convert::number_text(stack.number(i).unwrap_or_default()).as_bytes(),
+                ),
+                _ => {
+                    return fail(stack, ErrorValue::new(ErrorKind::Invalid, format!(
+                        "io.write: argument #{i} is a {}; only strings and numbers are written",
+                        type_name(stack, i)
+                    )));
+                }
+            }
+        }
+        write_stdout(&out);
+        done(stack)
+    }
+}
+
+lua_fn! {
+    fn io_print(stack) {
+        if !allowed() {
+            return fail(stack, unavailable("print"));
+        }
+        write_stdout(&print::line(stack));
+        done(stack)
+    }
+}
+
+/// Pushes the line of a finished request (or nil at the end of input); `false` while pending.
+fn take_line(stack: Stack<'_>) -> bool {
+    let Some(request) = stack.object::<LineRequest>(1) else {
+        return false;
+    };
+    let slot = request.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match slot {
+        None => false,
+        Some(None) => {
+            stack.push_nil();
+            true
+        }
+        Some(Some(line)) => {
+            stack.push_bytes(&line);
+            true
+        }
+    }
+}
+
+lua_fn! {
+    fn readline(stack) {
+        if !allowed() {
+            return fail(stack, unavailable("readline"));
+        }
+        let core = core()?;
+        if !stack.can_yield() {
+            return super::run::cannot_block();
+        }
+        let Some(waker) = core.waker() else {
+            return fail(stack, ErrorValue::new(ErrorKind::Invalid, "io.readline outside a process"));
+        };
+        let slot: Slot = Arc::default();
+        let sent = match reader() {
+            Some(reader) => reader
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(Request { slot: slot.clone(), waker })
+                .is_ok(),
+            None => false,
+        };
+        if !sent {
+            return fail(stack, ErrorValue::new(ErrorKind::Unavailable, "io.readline: stdin is gone"));
+        }
+        stack.set_top(0);
+        stack.push_object(LineRequest(slot));
+        block(stack, Wait::External)
+    }
+}
+
+lua_cont! {
+    fn readline_continue(stack) {
+        let core = core()?;
+        let _ = take_delivery(&core);
+        if take_line(stack) {
+            return raw::values(1);
+        }
+        block(stack, Wait::External)
+    }
+}
+
+/// Registers the request object type.
+pub fn register(stack: Stack<'_>) {
+    raw::register::<LineRequest>(stack, &[], &[]);
+}
+
+/// Builds the `io` module (frozen).
+pub fn module(stack: Stack<'_>) -> LuaRef {
+    raw::push_table(
+        stack,
+        &[
+            raw::method(c"write", write),
+            raw::method(c"print", io_print),
+            raw::blocking(c"readline", readline, readline_continue),
+        ],
+    );
+    stack.freeze(-1);
+    let r = stack.make_ref(-1);
+    stack.pop(1);
+    r
 }

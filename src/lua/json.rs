@@ -2,11 +2,11 @@
 //! keys exactly `1..n`, objects with keys sorted bytewise, numbers that read back exactly) and
 //! decoding with `serde_json`, whose nesting limit is the spec's 128 levels.
 
-use mlua::{Function, Lua, MultiValue, Table, Value as LuaValue};
+use std::ffi::c_int;
 
-use super::convert;
-use super::errors::fail_with;
-use crate::error::ErrorKind;
+use super::args::{fail, type_name};
+use super::raw::{self, Kind, LuaRef, Stack, lua_fn};
+use crate::error::{ErrorKind, ErrorValue};
 
 /// Deepest nesting of arrays and objects `encode` accepts.
 const MAX_DEPTH: usize = 128;
@@ -22,7 +22,7 @@ pub struct EncodeError {
 struct Encoder {
     out: Vec<u8>,
     /// Tables being encoded, outermost first: a table met again is a cycle.
-    stack: Vec<*const std::ffi::c_void>,
+    tables: Vec<usize>,
     path: Vec<String>,
 }
 
@@ -34,24 +34,22 @@ impl Encoder {
         }
     }
 
-    fn value(&mut self, value: &LuaValue) -> Result<(), EncodeError> {
-        match value {
-            LuaValue::Nil => self.out.extend_from_slice(b"null"),
-            LuaValue::Boolean(b) => self
-                .out
-                .extend_from_slice(if *b { b"true" } else { b"false" }),
-            LuaValue::Integer(i) => self.number(*i as f64)?,
-            LuaValue::Number(n) => self.number(*n)?,
-            LuaValue::String(s) => match std::str::from_utf8(&s.as_bytes()) {
+    fn value(&mut self, stack: Stack<'_>, index: c_int) -> Result<(), EncodeError> {
+        match stack.kind(index) {
+            Kind::Nil | Kind::None => self.out.extend_from_slice(b"null"),
+            Kind::Boolean => self.out.extend_from_slice(if stack.truthy(index) {
+                b"true"
+            } else {
+                b"false"
+            }),
+            Kind::Number => self.number(stack.number(index).unwrap_or_default())?,
+            Kind::String => match std::str::from_utf8(stack.bytes(index).unwrap_or_default()) {
                 Ok(text) => write_string(&mut self.out, text),
                 Err(_) => return Err(self.error("a string that is not valid UTF-8")),
             },
-            LuaValue::Table(t) => match convert::private_type(t) {
-                Some(name) => return Err(self.error(format!("a value of type {name}"))),
-                None => self.table(t)?,
-            },
-            other => {
-                return Err(self.error(format!("a value of type {}", convert::type_name(other))));
+            Kind::Table => self.table(stack, index)?,
+            _ => {
+                return Err(self.error(format!("a value of type {}", type_name(stack, index))));
             }
         }
         Ok(())
@@ -74,42 +72,44 @@ impl Encoder {
         Ok(())
     }
 
-    fn table(&mut self, table: &Table) -> Result<(), EncodeError> {
-        let id = table.to_pointer();
-        if self.stack.contains(&id) {
+    fn table(&mut self, stack: Stack<'_>, index: c_int) -> Result<(), EncodeError> {
+        let table = if index < 0 {
+            stack.top() + index + 1
+        } else {
+            index
+        };
+        let id = stack.pointer(table);
+        if self.tables.contains(&id) {
             return Err(self.error("a table that contains itself"));
         }
-        if self.stack.len() >= MAX_DEPTH {
+        if self.tables.len() >= MAX_DEPTH {
             return Err(self.error(format!("tables nested deeper than {MAX_DEPTH} levels")));
         }
-        let mut strings = Vec::new();
+        let mut strings: Vec<Vec<u8>> = Vec::new();
         let mut numbers = 0usize;
         let mut max_index = 0f64;
-        for pair in table.pairs::<LuaValue, LuaValue>() {
-            let (key, value) = pair.map_err(|e| self.error(e.to_string()))?;
-            match key {
-                LuaValue::String(s) => strings.push((s.as_bytes().to_vec(), value)),
-                LuaValue::Integer(i) => {
-                    numbers += 1;
-                    max_index = max_index.max(i as f64);
-                    if i < 1 {
-                        return Err(self.error(format!("the array index {i}")));
-                    }
-                }
-                LuaValue::Number(n) => {
+        stack.push_nil();
+        while stack.next(table) {
+            match stack.kind(-2) {
+                Kind::String => strings.push(stack.bytes(-2).unwrap_or_default().to_vec()),
+                Kind::Number => {
+                    let n = stack.number(-2).unwrap_or_default();
                     numbers += 1;
                     if n.fract() != 0.0 || n < 1.0 {
-                        return Err(self.error(format!("the table key {n}")));
+                        stack.pop(2);
+                        return Err(
+                            self.error(format!("the table key {}", super::convert::number_text(n)))
+                        );
                     }
                     max_index = max_index.max(n);
                 }
-                other => {
-                    return Err(self.error(format!(
-                        "a table key of type {}",
-                        convert::type_name(&other)
-                    )));
+                _ => {
+                    let what = format!("a table key of type {}", type_name(stack, -2));
+                    stack.pop(2);
+                    return Err(self.error(what));
                 }
             }
+            stack.pop(1);
         }
         if numbers > 0 && !strings.is_empty() {
             return Err(self.error("a table with both array and string keys"));
@@ -117,38 +117,44 @@ impl Encoder {
         if numbers > 0 && max_index != numbers as f64 {
             return Err(self.error("an array with holes"));
         }
-        self.stack.push(id);
+        self.tables.push(id);
         if numbers > 0 {
             self.out.push(b'[');
             for i in 1..=numbers {
                 if i > 1 {
                     self.out.push(b',');
                 }
-                let item: LuaValue = table.raw_get(i).map_err(|e| self.error(e.to_string()))?;
+                stack.raw_get_index(table, i);
                 self.path.push(format!("[{i}]"));
-                self.value(&item)?;
+                let result = self.value(stack, -1);
+                stack.pop(1);
+                result?;
                 self.path.pop();
             }
             self.out.push(b']');
         } else {
-            strings.sort_by(|a, b| a.0.cmp(&b.0));
+            strings.sort();
             self.out.push(b'{');
-            for (i, (key, item)) in strings.iter().enumerate() {
+            for (i, key) in strings.iter().enumerate() {
                 if i > 0 {
                     self.out.push(b',');
                 }
-                let Ok(key) = std::str::from_utf8(key) else {
+                let Ok(text) = std::str::from_utf8(key) else {
                     return Err(self.error("a key that is not valid UTF-8"));
                 };
-                write_string(&mut self.out, key);
+                write_string(&mut self.out, text);
                 self.out.push(b':');
-                self.path.push(format!(".{key}"));
-                self.value(item)?;
+                stack.push_bytes(key);
+                stack.raw_get(table);
+                self.path.push(format!(".{text}"));
+                let result = self.value(stack, -1);
+                stack.pop(1);
+                result?;
                 self.path.pop();
             }
             self.out.push(b'}');
         }
-        self.stack.pop();
+        self.tables.pop();
         Ok(())
     }
 }
@@ -175,14 +181,14 @@ pub fn write_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-/// Encodes `value` as compact JSON.
-pub fn encode(value: &LuaValue) -> Result<Vec<u8>, EncodeError> {
+/// Encodes the value at `index` as compact JSON.
+pub fn encode(stack: Stack<'_>, index: c_int) -> Result<Vec<u8>, EncodeError> {
     let mut encoder = Encoder {
         out: Vec::new(),
-        stack: Vec::new(),
+        tables: Vec::new(),
         path: Vec::new(),
     };
-    encoder.value(value)?;
+    encoder.value(stack, index)?;
     Ok(encoder.out)
 }
 
@@ -213,70 +219,85 @@ fn nesting(text: &[u8]) -> usize {
     deepest
 }
 
-fn to_lua(lua: &Lua, value: serde_json::Value) -> mlua::Result<LuaValue> {
+fn push_json(stack: Stack<'_>, value: serde_json::Value) {
     use serde_json::Value as Json;
-    Ok(match value {
-        Json::Null => LuaValue::Nil,
-        Json::Bool(b) => LuaValue::Boolean(b),
-        Json::Number(n) => LuaValue::Number(n.as_f64().unwrap_or(f64::NAN)),
-        Json::String(s) => LuaValue::String(lua.create_string(&s)?),
+    match value {
+        Json::Null => stack.push_nil(),
+        Json::Bool(b) => stack.push_bool(b),
+        Json::Number(n) => stack.push_number(n.as_f64().unwrap_or(f64::NAN)),
+        Json::String(s) => stack.push_bytes(s.as_bytes()),
         Json::Array(items) => {
-            let table = lua.create_table_with_capacity(items.len(), 0)?;
+            stack.new_table(items.len(), 0);
+            let table = stack.top();
             for (i, item) in items.into_iter().enumerate() {
-                table.raw_set(i + 1, to_lua(lua, item)?)?;
+                push_json(stack, item);
+                stack.raw_set_index(table, i + 1);
             }
-            LuaValue::Table(table)
         }
         Json::Object(fields) => {
-            let table = lua.create_table_with_capacity(0, fields.len())?;
+            stack.new_table(0, fields.len());
+            let table = stack.top();
             for (key, item) in fields {
-                table.raw_set(key, to_lua(lua, item)?)?;
+                stack.push_bytes(key.as_bytes());
+                push_json(stack, item);
+                stack.raw_set(table);
             }
-            LuaValue::Table(table)
         }
-    })
+    }
 }
 
-/// Builds the `json` module.
-pub fn create_module(lua: &Lua) -> mlua::Result<Table> {
-    let module = lua.create_table()?;
-    let encode_fn: Function = lua.create_function(|lua, value: LuaValue| match encode(&value) {
-        Ok(bytes) => Ok(MultiValue::from_iter([LuaValue::String(
-            lua.create_string(bytes)?,
-        )])),
-        Err(e) => fail_with(lua, ErrorKind::Invalid, e.to_string()),
-    })?;
-    let decode_fn: Function = lua.create_function(|lua, text: LuaValue| {
-        let LuaValue::String(text) = text else {
-            return fail_with(
-                lua,
+lua_fn! {
+    fn encode_fn(stack) {
+        match encode(stack, 1) {
+            Ok(bytes) => {
+                stack.push_bytes(&bytes);
+                raw::values(1)
+            }
+            Err(e) => fail(stack, ErrorValue::new(ErrorKind::Invalid, e.to_string())),
+        }
+    }
+}
+
+lua_fn! {
+    fn decode_fn(stack) {
+        let Some(bytes) = stack.bytes(1) else {
+            return fail(stack, ErrorValue::new(
                 ErrorKind::Invalid,
-                format!(
-                    "json.decode: expected a string, got {}",
-                    convert::type_name(&text)
-                ),
-            );
+                format!("json.decode: expected a string, got {}", type_name(stack, 1)),
+            ));
         };
-        let bytes = text.as_bytes();
-        if nesting(&bytes) > MAX_DEPTH {
-            return fail_with(
-                lua,
+        if nesting(bytes) > MAX_DEPTH {
+            return fail(stack, ErrorValue::new(
                 ErrorKind::Invalid,
                 format!("json.decode: arrays and objects nested deeper than {MAX_DEPTH} levels"),
-            );
+            ));
         }
         // The depth was checked above, so serde_json's own limit (127 levels) is lifted.
-        let mut reader = serde_json::Deserializer::from_slice(&bytes);
+        let mut reader = serde_json::Deserializer::from_slice(bytes);
         reader.disable_recursion_limit();
         let parsed = serde::Deserialize::deserialize(&mut reader)
             .and_then(|value: serde_json::Value| reader.end().map(|()| value));
         match parsed {
-            Ok(value) => Ok(MultiValue::from_iter([to_lua(lua, value)?])),
-            Err(e) => fail_with(lua, ErrorKind::Invalid, format!("json.decode: {e}")),
+            Ok(value) => {
+                push_json(stack, value);
+                raw::values(1)
+            }
+            Err(e) => fail(stack, ErrorValue::new(ErrorKind::Invalid, format!("json.decode: {e}"))),
         }
-    })?;
-    module.set("encode", encode_fn)?;
-    module.set("decode", decode_fn)?;
-    module.set_readonly(true);
-    Ok(module)
+    }
+}
+
+/// Builds the `json` module (frozen).
+pub fn module(stack: Stack<'_>) -> LuaRef {
+    raw::push_table(
+        stack,
+        &[
+            raw::method(c"encode", encode_fn),
+            raw::method(c"decode", decode_fn),
+        ],
+    );
+    stack.freeze(-1);
+    let r = stack.make_ref(-1);
+    stack.pop(1);
+    r
 }

@@ -1,25 +1,28 @@
 //! The `logger` module (stdlib.md §7.3): structured lines on stderr,
 //! `<time> <LEVEL> <pid> <entry>: <msg> {"field":value,…}`, below `--log-level` dropped.
+//!
+//! The logger objects are frozen tables of closures (`with` makes a new one holding merged
+//! fields in an upvalue); the line is written by a Rust function.
 
-use std::rc::Rc;
+use std::ffi::c_int;
 
-use mlua::{Function, Lua, Table, Value as LuaValue};
-
-use super::{convert, json};
+use super::raw::{self, Kind, LuaRef, Stack, lua_fn};
+use super::{json, run};
 use crate::log::{self, Level};
-use crate::sched::WorkerContext;
 
 /// `{"key":value,…}` with keys sorted bytewise; a value JSON cannot encode is written as
 /// `"<type>"`. Keys that are not strings are skipped.
-fn fields_json(fields: &Table) -> String {
+fn fields_json(stack: Stack<'_>, table: c_int) -> Vec<u8> {
     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for (key, value) in fields.pairs::<LuaValue, LuaValue>().flatten() {
-        let LuaValue::String(key) = key else {
-            continue;
-        };
-        let encoded = json::encode(&value)
-            .unwrap_or_else(|_| format!("\"<{}>\"", convert::type_name(&value)).into_bytes());
-        pairs.push((key.as_bytes().to_vec(), encoded));
+    stack.push_nil();
+    while stack.next(table) {
+        if let Some(key) = stack.bytes(-2).map(<[u8]>::to_vec) {
+            let encoded = json::encode(stack, -1).unwrap_or_else(|_| {
+                format!("\"<{}>\"", super::args::type_name(stack, -1)).into_bytes()
+            });
+            pairs.push((key, encoded));
+        }
+        stack.pop(1);
     }
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = vec![b'{'];
@@ -32,37 +35,33 @@ fn fields_json(fields: &Table) -> String {
         out.extend_from_slice(value);
     }
     out.push(b'}');
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
-/// Builds the `logger` object: `debug`, `info`, `warn`, `error` (callable with `:` or `.`) and
-/// `with(fields)`.
-pub fn create_module(lua: &Lua, ctx: &Rc<WorkerContext>) -> mlua::Result<Table> {
-    let ctx = ctx.clone();
-    let write: Function = lua.create_function(
-        move |_, (level, message, fields): (String, String, Option<Table>)| {
-            let level = Level::from_name(&level);
-            if !log::enabled(level) {
-                return Ok(());
+lua_fn! {
+    /// `write(level, message, fields?)`.
+    fn write(stack) {
+        let level = Level::from_name(&String::from_utf8_lossy(stack.bytes(1).unwrap_or_default()));
+        if !log::enabled(level) {
+            return raw::values(0);
+        }
+        let mut text = stack.bytes(2).unwrap_or_default().to_vec();
+        if stack.kind(3) == Kind::Table {
+            let fields = fields_json(stack, 3);
+            if fields.len() > 2 {
+                text.push(b' ');
+                text.extend_from_slice(&fields);
             }
-            let mut text = message;
-            if let Some(fields) = fields.filter(|f| !f.is_empty()) {
-                text.push(' ');
-                text.push_str(&fields_json(&fields));
-            }
-            let pid = ctx.current_pid_text();
-            let entry = ctx.current_entry();
-            log::line(
-                level,
-                pid.as_deref(),
-                entry.as_ref().map(|e| e.id.as_str()),
-                &text,
-            );
-            Ok(())
-        },
-    )?;
-    lua.load(
-        r#"
+        }
+        let core = run::core().ok();
+        let pid = core.as_ref().and_then(|c| c.current_process()).map(|p| p.pid_text.clone());
+        let entry = core.as_ref().and_then(|c| c.current_entry());
+        log::line(level, pid.as_deref(), entry.as_ref().map(|e| e.id.as_str()), &text);
+        raw::values(0)
+    }
+}
+
+const LOGGER: &str = r#"
 local write = ...
 local tostring, type, freeze = tostring, type, table.freeze
 local function merge(base, extra)
@@ -94,8 +93,14 @@ local function make(base)
     return freeze(logger)
 end
 return make(nil)
-"#,
-    )
-    .set_name("=moonweave.logger")
-    .call(write)
+"#;
+
+/// Builds the `logger` object.
+pub fn module(stack: Stack<'_>) -> Result<LuaRef, String> {
+    stack.load(b"=moonweave.logger", LOGGER.as_bytes())?;
+    stack.push_function(write, c"write", None);
+    stack.call(1, Some(1));
+    let r = stack.make_ref(-1);
+    stack.pop(1);
+    Ok(r)
 }

@@ -1,22 +1,29 @@
 //! The Lua side of a worker: one sandboxed Luau VM per worker thread, the conversion of values,
-//! preemption, and the globals a process sees (`process`, `errors`, `print`).
+//! preemption, and everything a process sees (`process`, `channel`, `errors`, the modules).
 //!
-//! This module knows nothing of how workers find work; it asks `sched::WorkerContext` to spawn,
-//! send and tell which process is running.
+//! This module knows nothing of how workers find work; it asks `sched::Core` to spawn, send and
+//! tell which process is running, and `proc` holds the state of tasks and channels.
 
-mod bootstrap;
+mod args;
+mod builder;
+mod channel;
 pub mod convert;
 mod ctx;
 pub mod errors;
 mod io;
 mod json;
 mod logger;
+mod message;
 mod modules;
+mod objects;
 pub mod preempt;
 mod print;
 mod process_api;
-mod spawn_builder;
-mod time;
+pub mod raw;
+mod run;
+pub mod time;
 mod vm;
 
-pub use vm::{Resumed, Vm, compile_check};
+pub use raw::LuaRef;
+pub use run::{Outcome, ProcessLua};
+pub use vm::{Vm, compile_check};

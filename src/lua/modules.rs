@@ -7,238 +7,227 @@
 //! once per process, the first time that process requires it, in the process's environment;
 //! its own `require` answers with the library's lists.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 
-use mlua::{Function, Lua, Table, Value as LuaValue};
-
-use super::errors::{LuaError, error_from_mlua};
+use super::args::type_name;
+use super::raw::{self, GLOBALS, LuaRef, Raise, Stack, lua_fn};
+use super::run::core;
+use super::vm::current_vm;
 use crate::app::{MODULES, ProcessEntry};
 use crate::error::{ErrorKind, ErrorValue};
-use crate::sched::WorkerContext;
 
-/// What every `require` of a worker VM shares.
+/// The module tables of a VM (frozen, shared by every process).
 pub struct Modules {
-    ctx: Rc<WorkerContext>,
-    always: Vec<(&'static str, Table)>,
-    optional: Vec<(&'static str, Table)>,
-    /// Process environments by slot (the VM's table).
-    envs: Table,
-    /// Library instances by slot: `{[library id] = exports}`, `false` while loading.
-    instances: Table,
-    /// Compiled library chunks by id; each process runs a clone.
-    chunks: RefCell<HashMap<String, Function>>,
-    /// The Lua wrapper that turns `ok, value` into a raised error.
-    raising: Function,
+    pub time: LuaRef,
+    pub json: LuaRef,
+    pub logger: LuaRef,
+    pub ctx: LuaRef,
+    pub io: LuaRef,
 }
 
 impl Modules {
-    pub fn new(
-        lua: &Lua,
-        ctx: &Rc<WorkerContext>,
-        always: Vec<(&'static str, Table)>,
-        optional: Vec<(&'static str, Table)>,
-        envs: Table,
-        raising: Function,
-    ) -> mlua::Result<Rc<Modules>> {
-        Ok(Rc::new(Modules {
-            ctx: ctx.clone(),
-            always,
-            optional,
-            envs,
-            instances: lua.create_table()?,
-            chunks: RefCell::default(),
-            raising,
-        }))
-    }
-
-    /// Forgets the library instances of an exited process.
-    pub fn forget(&self, slot: u32) {
-        let _ = self.instances.raw_set(slot, LuaValue::Nil);
-    }
-
-    /// Resolves `name` for `requirer` (the running process's entry when `None`).
-    fn resolve(
-        self: &Rc<Self>,
-        lua: &Lua,
-        requirer: Option<&Arc<ProcessEntry>>,
-        name: &str,
-    ) -> Result<LuaValue, ErrorValue> {
-        if let Some((_, module)) = self.always.iter().find(|(n, _)| *n == name) {
-            return Ok(LuaValue::Table(module.clone()));
-        }
-        let current;
-        let code = match requirer {
-            Some(code) => code,
-            None => {
-                current = self.ctx.current_entry().ok_or_else(|| {
-                    ErrorValue::new(ErrorKind::Invalid, "require outside a process")
-                })?;
-                &current
-            }
-        };
-        let not_available = || {
-            ErrorValue::new(
-                ErrorKind::NotFound,
-                format!("module '{name}' is not available to {}", code.id),
-            )
-        };
-        if MODULES.contains(&name) {
-            if !code.modules.iter().any(|m| m == name) {
-                return Err(not_available());
-            }
-            return match self.optional.iter().find(|(n, _)| *n == name) {
-                Some((_, module)) => Ok(LuaValue::Table(module.clone())),
-                None => Err(ErrorValue::new(
-                    ErrorKind::NotFound,
-                    format!("module '{name}' is not implemented yet in this version of moonweave"),
-                )),
-            };
-        }
-        match self.ctx.app().library(code, name) {
-            Some(library) => self.instance(lua, library),
-            None => Err(not_available()),
-        }
-    }
-
-    /// The running process's instance of `library`, created on first use.
-    fn instance(
-        self: &Rc<Self>,
-        lua: &Lua,
-        library: &Arc<ProcessEntry>,
-    ) -> Result<LuaValue, ErrorValue> {
-        let internal = |e: mlua::Error| ErrorValue::new(ErrorKind::Internal, e.to_string());
-        let slot = self
-            .ctx
-            .current_slot()
-            .ok_or_else(|| ErrorValue::new(ErrorKind::Invalid, "require outside a process"))?;
-        let mine: Table = match self.instances.raw_get(slot).map_err(internal)? {
-            LuaValue::Table(t) => t,
-            _ => {
-                let t = lua.create_table().map_err(internal)?;
-                self.instances.raw_set(slot, &t).map_err(internal)?;
-                t
-            }
-        };
-        match mine.raw_get(library.id.as_str()).map_err(internal)? {
-            LuaValue::Table(exports) => return Ok(LuaValue::Table(exports)),
-            LuaValue::Boolean(false) => {
-                return Err(ErrorValue::new(
-                    ErrorKind::Invalid,
-                    format!("library '{}' requires itself (a require cycle)", library.id),
-                ));
-            }
-            _ => {}
-        }
-        mine.raw_set(library.id.as_str(), false).map_err(internal)?;
-        let result = self.run(lua, slot, library);
-        let value = match &result {
-            Ok(LuaValue::Table(exports)) => LuaValue::Table(exports.clone()),
-            _ => LuaValue::Nil,
-        };
-        mine.raw_set(library.id.as_str(), value).map_err(internal)?;
-        result
-    }
-
-    /// Runs the library's chunk in the process's environment, behind a proxy that gives the
-    /// library its own `require`.
-    fn run(
-        self: &Rc<Self>,
-        lua: &Lua,
-        slot: u32,
-        library: &Arc<ProcessEntry>,
-    ) -> Result<LuaValue, ErrorValue> {
-        let failed = |e: mlua::Error| {
-            let cause = error_from_mlua(&e);
-            let message = match cause.message.split_once("\nstack traceback:") {
-                Some((message, _)) => message,
-                None => &cause.message,
-            };
-            ErrorValue::new(
-                cause.kind,
-                format!("library '{}' failed: {message}", library.id),
-            )
-        };
-        let chunk = self.chunk(lua, library).map_err(failed)?;
-        let env: Table = self.envs.raw_get(slot).map_err(failed)?;
-        let proxy = lua.create_table().map_err(failed)?;
-        proxy
-            .raw_set(
-                "require",
-                self.library_require(lua, library).map_err(failed)?,
-            )
-            .map_err(failed)?;
-        let meta = lua.create_table().map_err(failed)?;
-        meta.raw_set("__index", &env).map_err(failed)?;
-        meta.raw_set("__newindex", &env).map_err(failed)?;
-        proxy.set_metatable(Some(meta)).map_err(failed)?;
-        chunk.set_environment(proxy).map_err(failed)?;
-        match chunk.call::<LuaValue>(()).map_err(failed)? {
-            LuaValue::Table(exports) => Ok(LuaValue::Table(exports)),
-            other => Err(ErrorValue::new(
-                ErrorKind::Invalid,
-                format!(
-                    "library '{}' returned {}, not a table",
-                    library.id,
-                    super::convert::type_name(&other)
-                ),
-            )),
-        }
-    }
-
-    fn chunk(&self, lua: &Lua, library: &ProcessEntry) -> mlua::Result<Function> {
-        if let Some(chunk) = self.chunks.borrow().get(&library.id) {
-            return chunk.deep_clone();
-        }
-        let chunk = lua
-            .load(&library.source)
-            .set_name(format!("@{}", library.chunk_name))
-            .into_function()?;
-        self.chunks
-            .borrow_mut()
-            .insert(library.id.clone(), chunk.clone());
-        chunk.deep_clone()
-    }
-
-    fn library_require(
-        self: &Rc<Self>,
-        lua: &Lua,
-        library: &Arc<ProcessEntry>,
-    ) -> mlua::Result<Function> {
-        let this = self.clone();
-        let library = library.clone();
-        let raw = lua.create_function(move |lua, name: LuaValue| {
-            require_result(lua, &this, Some(&library), name)
-        })?;
-        self.raising.call(raw)
+    fn get(&self, name: &str) -> Option<&LuaRef> {
+        Some(match name {
+            "time" => &self.time,
+            "json" => &self.json,
+            "logger" => &self.logger,
+            "ctx" => &self.ctx,
+            "io" => &self.io,
+            _ => return None,
+        })
     }
 }
 
-fn require_result(
-    lua: &Lua,
-    modules: &Rc<Modules>,
-    requirer: Option<&Arc<ProcessEntry>>,
-    name: LuaValue,
-) -> mlua::Result<(bool, LuaValue)> {
-    let result = match name {
-        LuaValue::String(name) => modules.resolve(lua, requirer, &name.to_string_lossy()),
-        _ => Err(ErrorValue::new(
-            ErrorKind::Invalid,
-            "require expects a module name",
-        )),
+fn not_found(message: String) -> Raise {
+    Raise::Object(ErrorValue::new(ErrorKind::NotFound, message))
+}
+
+/// Pushes what `require(name)` gives `requirer`.
+fn resolve(stack: Stack<'_>, requirer: &Arc<ProcessEntry>, name: &[u8]) -> raw::Result {
+    let Ok(name) = std::str::from_utf8(name) else {
+        return Err(not_found(format!(
+            "module '{}' is not available to {}",
+            String::from_utf8_lossy(name),
+            requirer.id
+        )));
     };
-    Ok(match result {
-        Ok(value) => (true, value),
-        Err(e) => (false, LuaValue::UserData(lua.create_userdata(LuaError(e))?)),
+    match name {
+        "process" => stack.raw_get_field(GLOBALS, c"process"),
+        "channel" => stack.raw_get_field(GLOBALS, c"channel"),
+        "errors" => stack.raw_get_field(GLOBALS, c"errors"),
+        _ if MODULES.contains(&name) => {
+            if !requirer.modules.iter().any(|m| m == name) {
+                return Err(not_found(format!(
+                    "module '{name}' is not available to {}",
+                    requirer.id
+                )));
+            }
+            let vm = current_vm().ok_or_else(|| Raise::Text("no VM".into()))?;
+            match vm.modules.get(name) {
+                Some(module) => stack.push_ref(module),
+                None => {
+                    return Err(not_found(format!(
+                        "module '{name}' is not implemented yet in this version of moonweave"
+                    )));
+                }
+            }
+        }
+        _ => {
+            let core = core()?;
+            let library = core.app().library(requirer, name).cloned();
+            match library {
+                Some(library) => instance(stack, &library)?,
+                None => {
+                    return Err(not_found(format!(
+                        "module '{name}' is not available to {}",
+                        requirer.id
+                    )));
+                }
+            }
+        }
+    }
+    raw::values(1)
+}
+
+/// Pushes the running process's instance of `library`, creating it on first use.
+fn instance(stack: Stack<'_>, library: &Arc<ProcessEntry>) -> Result<(), Raise> {
+    let core = core()?;
+    let vm = current_vm().ok_or_else(|| Raise::Text("no VM".into()))?;
+    // The process's table of instances.
+    let existing = core.with_current(|p| p.lua.libraries.as_ref().map(|r| stack.push_ref(r)));
+    match existing {
+        Some(Some(())) => {}
+        Some(None) => {
+            stack.new_table(0, 4);
+            let r = stack.make_ref(-1);
+            core.with_current(|p| p.lua.libraries = Some(r));
+        }
+        None => return raw::raise("require outside a process"),
+    }
+    let instances = stack.top();
+    stack.push_bytes(library.id.as_bytes());
+    stack.raw_get(instances);
+    match stack.kind(-1) {
+        raw::Kind::Table => {
+            stack.remove(instances);
+            return Ok(());
+        }
+        raw::Kind::Boolean => {
+            return Err(Raise::Object(ErrorValue::new(
+                ErrorKind::Invalid,
+                format!("library '{}' requires itself (a require cycle)", library.id),
+            )));
+        }
+        _ => stack.pop(1),
+    }
+    stack.push_bytes(library.id.as_bytes());
+    stack.push_bool(false);
+    stack.raw_set(instances);
+    let failed = |message: String, kind: ErrorKind| {
+        Raise::Object(ErrorValue::new(
+            kind,
+            format!("library '{}' failed: {message}", library.id),
+        ))
+    };
+    let chunk = vm
+        .chunk(library)
+        .map_err(|e| failed(e.message.to_string(), e.kind))?;
+    stack.push_ref(&chunk);
+    stack.clone_function(-1);
+    stack.remove(-2);
+    let function = stack.top();
+    // The library's environment: the process's globals, with its own `require`.
+    stack.new_table(0, 1);
+    let proxy = stack.top();
+    stack.push_bytes(library.id.as_bytes());
+    stack.push_closure(library_require, c"require", 1);
+    stack.raw_set_field(proxy, c"require");
+    stack.new_table(0, 2);
+    let meta = stack.top();
+    core.with_current(|p| {
+        if let Some(env) = &p.lua.env {
+            stack.push_ref(env);
+        }
+    });
+    if stack.kind(-1) != raw::Kind::Table {
+        stack.set_top(meta);
+        stack.push_nil();
+    }
+    stack.push_copy(-1);
+    stack.raw_set_field(meta, c"__index");
+    stack.raw_set_field(meta, c"__newindex");
+    stack.set_metatable(proxy);
+    stack.set_environment(function);
+    if stack.pcall(0, Some(1)).is_err() {
+        let cause = super::errors::exit_error(stack, -1, None);
+        let message = cause.message.to_string_lossy().into_owned();
+        let message = match message.split_once("\nstack traceback:") {
+            Some((m, _)) => m.to_string(),
+            None => message,
+        };
+        stack.pop(1);
+        clear_loading(stack, instances, library);
+        return Err(failed(message, cause.kind));
+    }
+    if stack.kind(-1) != raw::Kind::Table {
+        let kind = type_name(stack, -1);
+        stack.pop(1);
+        clear_loading(stack, instances, library);
+        return Err(Raise::Object(ErrorValue::new(
+            ErrorKind::Invalid,
+            format!("library '{}' returned {kind}, not a table", library.id),
+        )));
+    }
+    stack.push_bytes(library.id.as_bytes());
+    stack.push_copy(-2);
+    stack.raw_set(instances);
+    stack.remove(instances);
+    Ok(())
+}
+
+fn clear_loading(stack: Stack<'_>, instances: std::ffi::c_int, library: &ProcessEntry) {
+    stack.push_bytes(library.id.as_bytes());
+    stack.push_nil();
+    stack.raw_set(instances);
+}
+
+fn name_argument(stack: Stack<'_>) -> Result<&[u8], Raise> {
+    stack.bytes(1).ok_or_else(|| {
+        Raise::Object(ErrorValue::new(
+            ErrorKind::Invalid,
+            format!("require expects a module name, got {}", type_name(stack, 1)),
+        ))
     })
 }
 
-/// Builds the global `require` of a worker VM (raising on failure).
-pub fn require(lua: &Lua, modules: &Rc<Modules>) -> mlua::Result<Function> {
-    let this = modules.clone();
-    let raw =
-        lua.create_function(move |lua, name: LuaValue| require_result(lua, &this, None, name))?;
-    modules.raising.call(raw)
+lua_fn! {
+    /// The global `require(name)`, for the running process's entry.
+    pub fn require(stack) {
+        let name = name_argument(stack)?.to_vec();
+        let core = core()?;
+        let entry = core
+            .current_entry()
+            .ok_or_else(|| Raise::Text("require outside a process".into()))?;
+        stack.set_top(0);
+        resolve(stack, &entry, &name)
+    }
+}
+
+lua_fn! {
+    /// A library's own `require(name)`: answers with the library's `modules` and `imports`
+    /// (upvalue 1: the library id).
+    fn library_require(stack) {
+        let name = name_argument(stack)?.to_vec();
+        let id = stack.bytes(raw::upvalue(1)).map(<[u8]>::to_vec).unwrap_or_default();
+        let core = core()?;
+        let library = std::str::from_utf8(&id)
+            .ok()
+            .and_then(|id| match core.app().entry(id).map(|e| &e.kind) {
+                Some(crate::app::EntryKind::Library(l)) | Some(crate::app::EntryKind::Process(l)) => Some(l.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| Raise::Text("require of an unknown library".into()))?;
+        stack.set_top(0);
+        resolve(stack, &library, &name)
+    }
 }

@@ -19,6 +19,11 @@ use mlua::{Lua, ffi};
 /// stopped with an error. At a few nanoseconds per check this is a fraction of a second.
 pub const HARD_LIMIT: u32 = 50_000_000;
 
+/// On a host without preemption, checks between two looks at whether the running process must
+/// stop anyway (it was terminated, or a deadline passed). Picked so that the look costs
+/// nothing measurable and a stop takes well under a second.
+const STOP_CHECK_INTERVAL: u32 = 100_000;
+
 thread_local! {
     /// Checks left before the running process should yield.
     static BUDGET: Cell<u32> = const { Cell::new(u32::MAX) };
@@ -28,6 +33,13 @@ thread_local! {
     static OVERRUN: Cell<u32> = const { Cell::new(0) };
     /// Whether the last yield of the running process was a preemption.
     static PREEMPTED: Cell<bool> = const { Cell::new(false) };
+    /// Whether the running process must stop (set by the worker; see [`set_stop_check`]).
+    static STOP_CHECK: Cell<Option<fn() -> bool>> = const { Cell::new(None) };
+}
+
+/// Sets how a host without preemption finds out that the running process must stop.
+pub fn set_stop_check(check: fn() -> bool) {
+    STOP_CHECK.with(|c| c.set(Some(check)));
 }
 
 /// Installs the interrupt on this worker's VM.
@@ -49,7 +61,13 @@ pub fn set_slice(slice: u32) {
 /// A process is about to run: refills its budget.
 pub fn enter() {
     let slice = SLICE.with(Cell::get);
-    BUDGET.with(|b| b.set(if slice == 0 { u32::MAX } else { slice }));
+    BUDGET.with(|b| {
+        b.set(if slice == 0 {
+            STOP_CHECK_INTERVAL
+        } else {
+            slice
+        })
+    });
     OVERRUN.with(|o| o.set(0));
     PREEMPTED.with(|p| p.set(false));
 }
@@ -85,14 +103,24 @@ unsafe extern "C-unwind" fn interrupt(state: *mut ffi::lua_State, gc: std::ffi::
 #[inline(never)]
 unsafe fn budget_spent(state: *mut ffi::lua_State) {
     if SLICE.with(Cell::get) == 0 {
-        BUDGET.with(|b| b.set(u32::MAX));
-        return;
+        BUDGET.with(|b| b.set(STOP_CHECK_INTERVAL));
+        let must_stop = STOP_CHECK.with(Cell::get).is_some_and(|check| check());
+        if !must_stop {
+            return;
+        }
     }
     // Every yieldable thread is either the running task or a coroutine it created, resumed
     // through the wrappers of `tasks.luau`, which pass a preemption on up to the worker.
     // SAFETY: `state` is the running Lua thread the VM passed to its own interrupt callback.
     if unsafe { ffi::lua_isyieldable(state) } != 0 {
-        BUDGET.with(|b| b.set(SLICE.with(Cell::get)));
+        let slice = SLICE.with(Cell::get);
+        BUDGET.with(|b| {
+            b.set(if slice == 0 {
+                STOP_CHECK_INTERVAL
+            } else {
+                slice
+            })
+        });
         PREEMPTED.with(|p| p.set(true));
         // SAFETY: the thread is yieldable; yielding zero values from an interrupt is supported
         // by Luau and returns control to its resumer.

@@ -2,28 +2,29 @@
 
 use std::io::Write;
 
-use mlua::{Function, Lua, MultiValue};
-
-/// Builds `print`, converting arguments with the VM's `tostring`.
-pub fn create(lua: &Lua, tostring: Function) -> mlua::Result<Function> {
-    lua.create_function(move |_, args: MultiValue| {
-        write_stdout(&line(&tostring, args)?);
-        Ok(())
-    })
-}
+use super::raw::{self, Stack, lua_fn};
 
 /// The line `print` writes: each argument through `tostring`, tab-separated, with `\n`.
-pub fn line(tostring: &Function, args: MultiValue) -> mlua::Result<Vec<u8>> {
+pub fn line(stack: Stack<'_>) -> Vec<u8> {
+    let n = stack.top();
     let mut line = Vec::with_capacity(64);
-    for (i, arg) in args.into_iter().enumerate() {
-        if i > 0 {
+    for i in 1..=n {
+        if i > 1 {
             line.push(b'\t');
         }
-        let text: mlua::LuaString = tostring.call(arg)?;
-        line.extend_from_slice(&text.as_bytes());
+        line.extend_from_slice(stack.to_display(i));
+        stack.pop(1);
     }
     line.push(b'\n');
-    Ok(line)
+    line
+}
+
+lua_fn! {
+    /// `print(...)`.
+    pub fn print(stack) {
+        write_stdout(&line(stack));
+        raw::values(0)
+    }
 }
 
 /// Writes `bytes` to stdout in one locked write. Errors (a closed pipe) are ignored: printing

@@ -1,481 +1,384 @@
-//! The `process` global (process.md): identity, spawning, sending, the inbox and events
-//! channels, monitors, the name registry and options.
+//! The `process` global (process.md): identity, spawning, monitors and links, stopping, the
+//! name registry, options, `call` and `upgrade`. Sending and the process channels are in
+//! `message.rs`, the SpawnBuilder in `builder.rs`.
 //!
 //! Every function validates its arguments first and returns `nil, err` (or `false, err` where
 //! the spec says) instead of raising.
 
-use std::rc::Rc;
-use std::sync::Arc;
+use std::ffi::c_int;
 
-use mlua::{Function, Lua, MultiValue, Table, Value as LuaValue};
-
-use super::convert;
-use super::errors::{fail, fail_with};
-use crate::app::is_entry_id;
+use super::args::{done, entry_id, fail, fail_false, invalid, non_empty, outcome, type_name};
+use super::errors::ErrorObject;
+use super::raw::{self, Kind, Raise, Stack, lua_cont, lua_fn};
+use super::run::{block, core, take_delivery};
+use super::{builder, convert, message, time};
 use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::registry::is_valid_name;
-use crate::proc::{Envelope, Exit};
-use crate::sched::{Event, WorkerContext};
+use crate::proc::{Exit, Pid, Wait};
 
-/// The Lua-implemented parts of `process`, from the bootstrap.
-pub struct LuaParts {
-    pub inbox: Function,
-    pub events: Function,
+fn dest<'a>(stack: Stack<'a>, function: &str) -> Result<&'a [u8], ErrorValue> {
+    non_empty(stack, 1).ok_or_else(|| invalid(format!("{function}: dest must be a PID or a name")))
 }
 
-fn one(value: LuaValue) -> mlua::Result<MultiValue> {
-    Ok(MultiValue::from_iter([value]))
-}
-
-fn string(lua: &Lua, text: &str) -> mlua::Result<LuaValue> {
-    Ok(LuaValue::String(lua.create_string(text)?))
-}
-
-/// `true` on success, `nil, err` on failure.
-fn done(lua: &Lua, result: Result<(), ErrorValue>) -> mlua::Result<MultiValue> {
-    match result {
-        Ok(()) => one(LuaValue::Boolean(true)),
-        Err(e) => fail(lua, e),
-    }
-}
-
-/// A destination argument: a non-empty string.
-fn dest_argument(value: Option<LuaValue>, function: &str) -> Result<String, ErrorValue> {
-    match value {
-        Some(LuaValue::String(s)) if !s.as_bytes().is_empty() => Ok(s.to_string_lossy()),
-        _ => Err(ErrorValue::new(
-            ErrorKind::Invalid,
-            format!("{function}: dest must be a PID or a name"),
-        )),
-    }
-}
-
-/// A full entry id argument, or `None` when it is not one.
-pub(super) fn entry_id_argument(value: &LuaValue) -> Option<String> {
-    match value {
-        LuaValue::String(s) => {
-            let s = s.to_str().ok()?.to_string();
-            is_entry_id(&s).then_some(s)
+lua_fn! {
+    /// `process.id()`.
+    fn id(stack) {
+        let entry = crate::sched::current_core().and_then(|c| c.current_entry());
+        match entry {
+            Some(entry) => {
+                stack.push_bytes(entry.id.as_bytes());
+                raw::values(1)
+            }
+            None => fail(stack, invalid("no process is running")),
         }
-        _ => None,
     }
 }
 
-/// A registry name argument.
-fn name_argument(value: &LuaValue, function: &str) -> Result<String, ErrorValue> {
-    match value {
-        LuaValue::String(s) if is_valid_name(&s.to_string_lossy()) => Ok(s.to_string_lossy()),
-        _ => Err(ErrorValue::new(
-            ErrorKind::Invalid,
-            format!("{function}: a name is a non-empty string that does not start with '{{'"),
-        )),
+/// Reads `id, host, args...` of a spawn: the ids and the copied arguments.
+fn spawn_arguments<'a>(
+    stack: Stack<'a>,
+    function: &str,
+    first: c_int,
+) -> Result<(&'a str, &'a str, Vec<crate::value::Value>), ErrorValue> {
+    let Some(id) = entry_id(stack, first) else {
+        return Err(invalid(format!(
+            "{function}: id must be an entry id 'namespace:name'"
+        )));
+    };
+    let Some(host) = entry_id(stack, first + 1) else {
+        return Err(invalid(format!(
+            "{function}: host must be an entry id 'namespace:name'"
+        )));
+    };
+    let args = convert::to_values(stack, first + 2, stack.top())?;
+    Ok((id, host, args))
+}
+
+/// Spawns with `monitored`/`linked` and `extras`; pushes the PID or `nil, err`.
+pub fn spawn_with(
+    stack: Stack<'_>,
+    function: &str,
+    first: c_int,
+    monitored: bool,
+    linked: bool,
+    extras: crate::sched::SpawnExtras,
+) -> raw::Result {
+    let (id, host, args) = match spawn_arguments(stack, function, first) {
+        Ok(parts) => parts,
+        Err(e) => return fail(stack, e),
+    };
+    let core = core()?;
+    match core.spawn_from_process(id, host, args, monitored, linked, extras) {
+        Ok(pid) => {
+            stack.push_bytes(pid.as_bytes());
+            raw::values(1)
+        }
+        Err(e) => fail(stack, e),
     }
 }
 
-/// Builds the `process` table for one worker VM.
-pub fn create(lua: &Lua, ctx: &Rc<WorkerContext>, parts: LuaParts) -> mlua::Result<Table> {
-    let process = lua.create_table()?;
-
-    let c = ctx.clone();
-    process.set(
-        "pid",
-        lua.create_function(move |lua, ()| match c.current_pid_text() {
-            Some(pid) => one(string(lua, &pid)?),
-            None => fail_with(lua, ErrorKind::Invalid, "no process is running"),
-        })?,
-    )?;
-
-    let c = ctx.clone();
-    process.set(
-        "id",
-        lua.create_function(move |lua, ()| match c.current_entry() {
-            Some(entry) => one(string(lua, &entry.id)?),
-            None => fail_with(lua, ErrorKind::Invalid, "no process is running"),
-        })?,
-    )?;
-
-    for (name, monitored, linked) in [
-        ("spawn", false, false),
-        ("spawn_monitored", true, false),
-        ("spawn_linked", false, true),
-        ("spawn_linked_monitored", true, true),
-    ] {
-        let c = ctx.clone();
-        process.set(
-            name,
-            lua.create_function(move |lua, args: MultiValue| {
-                let mut args = args.into_iter();
-                let id = args.next().unwrap_or(LuaValue::Nil);
-                let host = args.next().unwrap_or(LuaValue::Nil);
-                let Some(id) = entry_id_argument(&id) else {
-                    return fail_with(
-                        lua,
-                        ErrorKind::Invalid,
-                        format!("{name}: id must be an entry id 'namespace:name'"),
-                    );
-                };
-                let Some(host) = entry_id_argument(&host) else {
-                    return fail_with(
-                        lua,
-                        ErrorKind::Invalid,
-                        format!("{name}: host must be an entry id 'namespace:name'"),
-                    );
-                };
-                let rest: Vec<LuaValue> = args.collect();
-                let values = match convert::to_values(&rest) {
-                    Ok(values) => values,
-                    Err(e) => return fail(lua, e),
-                };
-                match c.spawn(&id, &host, values, monitored, linked) {
-                    Ok(pid) => one(string(lua, &pid)?),
-                    Err(e) => fail(lua, e),
-                }
-            })?,
-        )?;
-    }
-
-    let c = ctx.clone();
-    process.set(
-        "send",
-        lua.create_function(move |lua, args: MultiValue| {
-            let mut args = args.into_iter();
-            let dest = match dest_argument(args.next(), "send") {
-                Ok(dest) => dest,
-                Err(e) => return fail(lua, e),
-            };
-            let topic = match args.next() {
-                Some(LuaValue::String(s)) => s.to_string_lossy(),
-                _ => return fail_with(lua, ErrorKind::Invalid, "send: topic must be a string"),
-            };
-            if topic.is_empty() || topic.starts_with('@') {
-                return fail_with(
-                    lua,
-                    ErrorKind::Invalid,
-                    "send: topic must be non-empty and not start with '@'",
-                );
+macro_rules! spawn_fn {
+    ($name:ident, $label:literal, $monitored:expr, $linked:expr) => {
+        lua_fn! {
+            fn $name(stack) {
+                spawn_with(stack, $label, 1, $monitored, $linked, Default::default())
             }
-            let rest: Vec<LuaValue> = args.collect();
-            let payload = match convert::to_values(&rest) {
-                Ok(values) => values,
-                Err(e) => return fail(lua, e),
-            };
-            let envelope = Envelope {
-                from: c.current_pid_text(),
-                topic: topic.into_boxed_str(),
-                payload,
-            };
-            done(lua, c.send(&dest, envelope))
-        })?,
-    )?;
-
-    let c = ctx.clone();
-    process.set(
-        "monitor",
-        lua.create_function(move |lua, dest: Option<LuaValue>| {
-            match dest_argument(dest, "monitor") {
-                Ok(dest) => done(lua, c.monitor(&dest)),
-                Err(e) => fail(lua, e),
-            }
-        })?,
-    )?;
-
-    let c = ctx.clone();
-    process.set(
-        "unmonitor",
-        lua.create_function(move |lua, dest: Option<LuaValue>| {
-            match dest_argument(dest, "unmonitor") {
-                Ok(dest) => done(lua, c.unmonitor(&dest)),
-                Err(e) => fail(lua, e),
-            }
-        })?,
-    )?;
-
-    for (name, link) in [("link", true), ("unlink", false)] {
-        let c = ctx.clone();
-        process.set(
-            name,
-            lua.create_function(move |lua, dest: Option<LuaValue>| {
-                match dest_argument(dest, name) {
-                    Ok(dest) if link => done(lua, c.link(&dest)),
-                    Ok(dest) => done(lua, c.unlink(&dest)),
-                    Err(e) => fail(lua, e),
-                }
-            })?,
-        )?;
-    }
-
-    let c = ctx.clone();
-    process.set(
-        "call_start",
-        lua.create_function(move |lua, args: MultiValue| {
-            let mut args = args.into_iter();
-            let id = args.next().unwrap_or(LuaValue::Nil);
-            let host = args.next().unwrap_or(LuaValue::Nil);
-            let Some(id) = entry_id_argument(&id) else {
-                return fail_with(
-                    lua,
-                    ErrorKind::Invalid,
-                    "call: id must be an entry id 'namespace:name'",
-                );
-            };
-            let Some(host) = entry_id_argument(&host) else {
-                return fail_with(
-                    lua,
-                    ErrorKind::Invalid,
-                    "call: host must be an entry id 'namespace:name'",
-                );
-            };
-            let rest: Vec<LuaValue> = args.collect();
-            let values = match convert::to_values(&rest) {
-                Ok(values) => values,
-                Err(e) => return fail(lua, e),
-            };
-            match c.call_start(&id, &host, values) {
-                Ok(child) => one(LuaValue::Number(child.0 as f64)),
-                Err(e) => fail(lua, e),
-            }
-        })?,
-    )?;
-
-    let c = ctx.clone();
-    process.set(
-        "call_result",
-        lua.create_function(move |lua, child: f64| {
-            let Some(exit) = c.call_result(crate::proc::Pid(child as u64)) else {
-                return Ok(MultiValue::new());
-            };
-            let mut out = MultiValue::new();
-            out.push_back(LuaValue::Boolean(true));
-            match &*exit {
-                Exit::Normal(value) => out.push_back(convert::from_value(lua, value)?),
-                Exit::Failed(error) => {
-                    out.push_back(LuaValue::Nil);
-                    out.push_back(LuaValue::UserData(
-                        lua.create_userdata(super::errors::LuaError(error.clone()))?,
-                    ));
-                }
-            }
-            Ok(out)
-        })?,
-    )?;
-
-    let c = ctx.clone();
-    process.set(
-        "upgrade_raw",
-        lua.create_function(move |lua, args: MultiValue| {
-            let mut args = args.into_iter();
-            let source = match args.next() {
-                None | Some(LuaValue::Nil) => None,
-                Some(LuaValue::String(s)) => Some(s.to_string_lossy()),
-                Some(_) => {
-                    return fail_with(
-                        lua,
-                        ErrorKind::Invalid,
-                        "upgrade: source must be an entry id or nil",
-                    );
-                }
-            };
-            let rest: Vec<LuaValue> = args.collect();
-            let values = match convert::to_values(&rest) {
-                Ok(values) => values,
-                Err(e) => return fail(lua, e),
-            };
-            done(lua, c.upgrade(source.as_deref(), values))
-        })?,
-    )?;
-
-    let c = ctx.clone();
-    process.set(
-        "terminate_raw",
-        lua.create_function(move |lua, dest: Option<LuaValue>| {
-            match dest_argument(dest, "terminate") {
-                Ok(dest) => match c.terminate(&dest) {
-                    Ok(true) => one(string(lua, "self")?),
-                    Ok(false) => one(LuaValue::Boolean(true)),
-                    Err(e) => fail(lua, e),
-                },
-                Err(e) => fail(lua, e),
-            }
-        })?,
-    )?;
-
-    let c = ctx.clone();
-    process.set(
-        "cancel",
-        lua.create_function(move |lua, (dest, deadline): (Option<LuaValue>, LuaValue)| {
-            let dest = match dest_argument(dest, "cancel") {
-                Ok(dest) => dest,
-                Err(e) => return fail(lua, e),
-            };
-            let deadline = match &deadline {
-                LuaValue::Nil => None,
-                value => match super::time::duration_argument(value) {
-                    Ok(d) if d.0 > 0 => Some(d.to_std()),
-                    Ok(_) => {
-                        return fail_with(
-                            lua,
-                            ErrorKind::Invalid,
-                            "cancel: the deadline must be greater than zero",
-                        );
-                    }
-                    Err(e) => return fail(lua, e),
-                },
-            };
-            done(lua, c.cancel(&dest, deadline))
-        })?,
-    )?;
-
-    let c = ctx.clone();
-    process.set(
-        "get_options",
-        lua.create_function(move |lua, ()| {
-            let options = lua.create_table()?;
-            options.set("trap_links", c.trap_links())?;
-            Ok(options)
-        })?,
-    )?;
-
-    let c = ctx.clone();
-    process.set(
-        "set_options",
-        lua.create_function(move |lua, options: LuaValue| {
-            let invalid = |m: &str| -> mlua::Result<MultiValue> {
-                let mut v = fail_with(lua, ErrorKind::Invalid, format!("set_options: {m}"))?;
-                v.pop_front();
-                v.push_front(LuaValue::Boolean(false));
-                Ok(v)
-            };
-            let LuaValue::Table(options) = options else {
-                return invalid("options must be a table");
-            };
-            let mut trap = None;
-            for pair in options.pairs::<LuaValue, LuaValue>() {
-                match pair? {
-                    (LuaValue::String(k), LuaValue::Boolean(b))
-                        if k.as_bytes().as_ref() == b"trap_links" =>
-                    {
-                        trap = Some(b)
-                    }
-                    (LuaValue::String(k), _) if k.as_bytes().as_ref() == b"trap_links" => {
-                        return invalid("trap_links must be a boolean");
-                    }
-                    (k, _) => return invalid(&format!("unknown option {}", k.to_string()?)),
-                }
-            }
-            if let Some(trap) = trap {
-                c.set_trap_links(trap);
-            }
-            one(LuaValue::Boolean(true))
-        })?,
-    )?;
-
-    // The sandbox makes the globals' direct children read-only; these nested tables are
-    // frozen here (process.md: `process.event` and `process.registry` are read-only too).
-    let registry = registry(lua, ctx)?;
-    registry.set_readonly(true);
-    process.set("registry", registry)?;
-    let event = lua.create_table()?;
-    event.set("EXIT", "pid.exit")?;
-    event.set("LINK_DOWN", "pid.link.down")?;
-    event.set("CANCEL", "pid.cancel")?;
-    event.set_readonly(true);
-    process.set("event", event)?;
-    process.set("inbox", parts.inbox)?;
-    process.set("events", parts.events)?;
-    Ok(process)
+        }
+    };
 }
 
-/// `process.registry`: register, lookup, unregister (process.md §13).
-fn registry(lua: &Lua, ctx: &Rc<WorkerContext>) -> mlua::Result<Table> {
-    let registry = lua.create_table()?;
+spawn_fn!(spawn, "spawn", false, false);
+spawn_fn!(spawn_monitored, "spawn_monitored", true, false);
+spawn_fn!(spawn_linked, "spawn_linked", false, true);
+spawn_fn!(spawn_linked_monitored, "spawn_linked_monitored", true, true);
 
-    let c = ctx.clone();
-    registry.set(
-        "register",
-        lua.create_function(move |lua, (name, pid): (LuaValue, LuaValue)| {
-            let name = match name_argument(&name, "register") {
-                Ok(name) => name,
-                Err(e) => return fail(lua, e),
-            };
-            let pid = match &pid {
-                LuaValue::Nil => None,
-                LuaValue::String(s) => Some(s.to_string_lossy()),
-                _ => {
-                    return fail_with(
-                        lua,
-                        ErrorKind::Invalid,
-                        "register: pid must be a PID string",
-                    );
-                }
-            };
-            done(lua, c.register(&name, pid.as_deref()))
-        })?,
-    )?;
-
-    let c = ctx.clone();
-    registry.set(
-        "lookup",
-        lua.create_function(move |lua, name: LuaValue| {
-            let name = match name_argument(&name, "lookup") {
-                Ok(name) => name,
-                Err(e) => return fail(lua, e),
-            };
-            match c.lookup(&name) {
-                Ok(pid) => one(string(lua, &pid)?),
-                Err(e) => fail(lua, e),
+macro_rules! dest_fn {
+    ($name:ident, $label:literal, $method:ident) => {
+        lua_fn! {
+            fn $name(stack) {
+                let dest = match dest(stack, $label) {
+                    Ok(dest) => dest,
+                    Err(e) => return fail(stack, e),
+                };
+                let core = core()?;
+                outcome(stack, core.$method(dest))
             }
-        })?,
-    )?;
+        }
+    };
+}
 
-    let c = ctx.clone();
-    registry.set(
-        "unregister",
-        lua.create_function(
-            move |lua, name: LuaValue| match name_argument(&name, "unregister") {
-                Ok(name) => one(LuaValue::Boolean(c.unregister(&name))),
-                Err(e) => {
-                    let mut v = fail(lua, e)?;
-                    v.pop_front();
-                    v.push_front(LuaValue::Boolean(false));
-                    Ok(v)
+dest_fn!(monitor, "monitor", monitor);
+dest_fn!(unmonitor, "unmonitor", unmonitor);
+dest_fn!(link, "link", link);
+dest_fn!(unlink, "unlink", unlink);
+
+lua_fn! {
+    /// `process.terminate(dest)`: terminating yourself does not return.
+    fn terminate(stack) {
+        let dest = match dest(stack, "terminate") {
+            Ok(dest) => dest,
+            Err(e) => return fail(stack, e),
+        };
+        let core = core()?;
+        match core.terminate(dest) {
+            Ok(false) => done(stack),
+            Ok(true) => {
+                if !stack.can_yield() {
+                    return Err(Raise::Object(ErrorValue::new(ErrorKind::Canceled, "terminated")));
                 }
+                block(stack, Wait::Local)
+            }
+            Err(e) => fail(stack, e),
+        }
+    }
+}
+
+lua_cont! {
+    fn wait_forever(stack) {
+        // The process is stopped before it runs again; a spurious resume waits again.
+        let core = core()?;
+        let _ = take_delivery(&core);
+        block(stack, Wait::Local)
+    }
+}
+
+lua_fn! {
+    /// `process.cancel(dest, deadline?)`.
+    fn cancel(stack) {
+        let dest = match dest(stack, "cancel") {
+            Ok(dest) => dest,
+            Err(e) => return fail(stack, e),
+        };
+        let deadline = match stack.kind(2) {
+            Kind::None | Kind::Nil => None,
+            _ => match time::duration_at(stack, 2) {
+                Ok(d) if d.0 > 0 => Some(d.to_std()),
+                Ok(_) => return fail(stack, invalid("cancel: the deadline must be greater than zero")),
+                Err(e) => return fail(stack, e),
             },
-        )?,
-    )?;
-    Ok(registry)
+        };
+        let core = core()?;
+        outcome(stack, core.cancel(dest, deadline))
+    }
 }
 
-/// The Lua table of a lifecycle event.
-pub fn event_table(lua: &Lua, event: &Event) -> mlua::Result<Table> {
-    let table = lua.create_table()?;
-    match event {
-        Event::Exit { from, exit, .. } => {
-            table.set("kind", "pid.exit")?;
-            table.set("from", &**from)?;
-            table.set("result", result_table(lua, exit)?)?;
+lua_fn! {
+    /// `process.call(id, host, ...)`: spawns, then waits for the child's exit.
+    fn call(stack) {
+        let (id, host, args) = match spawn_arguments(stack, "call", 1) {
+            Ok(parts) => parts,
+            Err(e) => return fail(stack, e),
+        };
+        let core = core()?;
+        if !stack.can_yield() {
+            return super::run::cannot_block();
         }
-        Event::LinkDown { from, exit, .. } => {
-            table.set("kind", "pid.link.down")?;
-            table.set("from", &**from)?;
-            table.set("result", result_table(lua, exit)?)?;
-        }
-        Event::Cancel { from, deadline } => {
-            table.set("kind", "pid.cancel")?;
-            table.set("from", &**from)?;
-            if let Some(deadline) = deadline {
-                table.set("deadline", crate::log::rfc3339(*deadline))?;
+        let child = match core.call_start(id, host, args) {
+            Ok(child) => child,
+            Err(e) => return fail(stack, e),
+        };
+        stack.set_top(0);
+        stack.push_number(child.0 as f64);
+        block(stack, Wait::External)
+    }
+}
+
+lua_cont! {
+    fn call_continue(stack) {
+        let core = core()?;
+        let _ = take_delivery(&core);
+        let child = Pid(stack.number(1).unwrap_or_default() as u64);
+        let exit = core.with_current(|p| p.local.take_call_exit(child)).flatten();
+        match exit.as_deref() {
+            None => block(stack, Wait::External),
+            Some(Exit::Normal(value)) => {
+                convert::push_value(stack, value);
+                raw::values(1)
             }
+            Some(Exit::Failed(error)) => fail(stack, error.clone()),
         }
     }
-    Ok(table)
 }
 
-/// `{value = v}` or `{error = e}`: each receiver gets its own copy.
-fn result_table(lua: &Lua, exit: &Arc<Exit>) -> mlua::Result<Table> {
-    let result = lua.create_table()?;
-    match &**exit {
-        Exit::Normal(value) => result.set("value", convert::from_value(lua, value)?)?,
-        Exit::Failed(error) => result.set("error", super::errors::LuaError(error.clone()))?,
+lua_fn! {
+    /// `process.upgrade(source?, ...)`: does not return on success.
+    fn upgrade(stack) {
+        let source = match stack.kind(1) {
+            Kind::None | Kind::Nil => None,
+            Kind::String => Some(stack.bytes(1).unwrap_or_default()),
+            _ => return fail(stack, invalid("upgrade: source must be an entry id or nil")),
+        };
+        let args = match convert::to_values(stack, 2, stack.top()) {
+            Ok(args) => args,
+            Err(e) => return fail(stack, e),
+        };
+        let core = core()?;
+        if let Err(e) = core.request_upgrade(source, args) {
+            return fail(stack, e);
+        }
+        if !stack.can_yield() {
+            core.with_current(|p| p.upgrade = None);
+            return super::run::cannot_block();
+        }
+        block(stack, Wait::Local)
     }
-    Ok(result)
+}
+
+lua_fn! {
+    /// `process.get_options()`.
+    fn get_options(stack) {
+        let core = core()?;
+        let trap = core.with_current(|p| p.local.trap_links).unwrap_or(false);
+        stack.new_table(0, 1);
+        stack.push_bool(trap);
+        stack.raw_set_field(-2, c"trap_links");
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    /// `process.set_options(t)`.
+    fn set_options(stack) {
+        if stack.kind(1) != Kind::Table || stack.object::<ErrorObject>(1).is_some() {
+            return fail_false(stack, invalid(format!(
+                "set_options: options must be a table, got {}",
+                type_name(stack, 1)
+            )));
+        }
+        let mut trap = None;
+        stack.push_nil();
+        while stack.next(1) {
+            match (stack.bytes(-2), stack.kind(-1)) {
+                (Some(b"trap_links"), Kind::Boolean) => trap = Some(stack.truthy(-1)),
+                (Some(b"trap_links"), _) => {
+                    stack.pop(2);
+                    return fail_false(stack, invalid("set_options: trap_links must be a boolean"));
+                }
+                (Some(other), _) => {
+                    let message = format!("set_options: unknown option {}", String::from_utf8_lossy(other));
+                    stack.pop(2);
+                    return fail_false(stack, invalid(message));
+                }
+                (None, _) => {
+                    let message = format!("set_options: unknown option of type {}", type_name(stack, -2));
+                    stack.pop(2);
+                    return fail_false(stack, invalid(message));
+                }
+            }
+            stack.pop(1);
+        }
+        if let Some(trap) = trap {
+            let core = core()?;
+            core.with_current(|p| p.local.trap_links = trap);
+        }
+        done(stack)
+    }
+}
+
+fn name_at<'a>(stack: Stack<'a>, function: &str) -> Result<&'a [u8], ErrorValue> {
+    stack.bytes(1).filter(|n| is_valid_name(n)).ok_or_else(|| {
+        invalid(format!(
+            "{function}: a name is a non-empty string that does not start with '{{'"
+        ))
+    })
+}
+
+lua_fn! {
+    fn register_name(stack) {
+        let name = match name_at(stack, "register") {
+            Ok(name) => name,
+            Err(e) => return fail(stack, e),
+        };
+        let pid = match stack.kind(2) {
+            Kind::None | Kind::Nil => None,
+            Kind::String => stack.bytes(2),
+            _ => return fail(stack, invalid("register: pid must be a PID string")),
+        };
+        let core = core()?;
+        outcome(stack, core.register(name, pid))
+    }
+}
+
+lua_fn! {
+    fn lookup(stack) {
+        let name = match name_at(stack, "lookup") {
+            Ok(name) => name,
+            Err(e) => return fail(stack, e),
+        };
+        let core = core()?;
+        match core.lookup(name) {
+            Ok(pid) => {
+                stack.push_bytes(pid.as_bytes());
+                raw::values(1)
+            }
+            Err(e) => fail(stack, e),
+        }
+    }
+}
+
+lua_fn! {
+    fn unregister(stack) {
+        let name = match name_at(stack, "unregister") {
+            Ok(name) => name,
+            Err(e) => return fail_false(stack, e),
+        };
+        let core = core()?;
+        stack.push_bool(core.unregister(name));
+        raw::values(1)
+    }
+}
+
+/// Pushes the `process` table (frozen, with its frozen subtables).
+pub fn push_module(stack: Stack<'_>) {
+    raw::push_table(
+        stack,
+        &[
+            raw::method(c"pid", message::pid),
+            raw::method(c"id", id),
+            raw::method(c"spawn", spawn),
+            raw::method(c"spawn_monitored", spawn_monitored),
+            raw::method(c"spawn_linked", spawn_linked),
+            raw::method(c"spawn_linked_monitored", spawn_linked_monitored),
+            raw::method(c"send", message::send),
+            raw::method(c"inbox", message::inbox),
+            raw::method(c"events", message::events),
+            raw::method(c"listen", message::listen),
+            raw::method(c"unlisten", message::unlisten),
+            raw::method(c"monitor", monitor),
+            raw::method(c"unmonitor", unmonitor),
+            raw::method(c"link", link),
+            raw::method(c"unlink", unlink),
+            raw::blocking(c"terminate", terminate, wait_forever),
+            raw::method(c"cancel", cancel),
+            raw::blocking(c"call", call, call_continue),
+            raw::blocking(c"exec", call, call_continue),
+            raw::blocking(c"upgrade", upgrade, wait_forever),
+            raw::method(c"get_options", get_options),
+            raw::method(c"set_options", set_options),
+            raw::method(c"with_context", builder::with_context_fn),
+        ],
+    );
+    let table = stack.top();
+    raw::push_table(
+        stack,
+        &[
+            raw::method(c"register", register_name),
+            raw::method(c"lookup", lookup),
+            raw::method(c"unregister", unregister),
+        ],
+    );
+    stack.freeze(-1);
+    stack.raw_set_field(table, c"registry");
+    stack.new_table(0, 3);
+    for (name, value) in [
+        (c"EXIT", "pid.exit"),
+        (c"LINK_DOWN", "pid.link.down"),
+        (c"CANCEL", "pid.cancel"),
+    ] {
+        stack.push_bytes(value.as_bytes());
+        stack.raw_set_field(-2, name);
+    }
+    stack.freeze(-1);
+    stack.raw_set_field(table, c"event");
+    stack.freeze(table);
 }

@@ -1,615 +1,314 @@
-//! One worker's Luau VM: sandbox, globals, and starting and resuming process coroutines
-//! and their tasks.
+//! One worker's Luau VM: the sandbox, the globals every process sees, and compiled entries.
 //!
-//! Process coroutines are kept in a Lua table keyed by the worker's slot number, not as Rust
-//! handles: mlua's handle stack holds about a million entries per VM, and a process should cost
-//! nothing on the Rust side of the VM while it waits.
+//! # What a process can reach
+//!
+//! The globals are frozen (`luaL_sandbox`), and so are the library tables, the built-in
+//! metatables, and every table the runtime adds (`process`, `channel`, `errors`, the modules).
+//! Runtime objects are tagged userdata whose state is Rust (see `raw::Object`). A process's
+//! own global table is private to it; its metatable (shared, frozen, hidden) reads the shared
+//! globals and refuses to shadow a built-in. The few Lua functions of the runtime
+//! (`bootstrap.luau`) keep no state. So nothing one process can reach is writable by another.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::c_void;
+use std::ffi::c_int;
 use std::rc::Rc;
 
-use mlua::{
-    Function, LightUserData, Lua, LuaOptions, LuaString, MultiValue, StdLib, Table, Thread,
-    Value as LuaValue, ffi,
-};
+use mlua::{Lua, LuaOptions, StdLib};
 
-use super::errors::{LuaError, clean_traceback, error_from_mlua, exit_error};
+use super::raw::{self, GLOBALS, LuaRef, Stack, lua_fn};
 use super::{
-    bootstrap, convert, ctx, errors, io, json, logger, modules, preempt, print, process_api,
-    spawn_builder, time,
+    builder, channel, ctx, errors, io, json, logger, message, modules, preempt, print, process_api,
+    time,
 };
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
-use crate::proc::process::Exit;
-use crate::sched::WorkerContext;
-use crate::value::Value;
-use mlua::thread::ThreadStatus;
-
-/// What a process did when the worker resumed it.
-#[derive(Debug)]
-pub enum Resumed {
-    /// Waiting for a message: park it.
-    Blocked,
-    /// Preempted, or yielded at top level: requeue it.
-    Yielded,
-    /// Finished.
-    Exited(Exit),
-}
-
-/// The private values a task yields to the worker: blocked, finished (a spawned task), failed
-/// (a spawned task, with its error), and yielded without blocking (`time.sleep(0)`).
-static TOKENS: [u8; 4] = [0; 4];
-const BLOCK: usize = 0;
-const DONE: usize = 1;
-const FAIL: usize = 2;
-const YIELD: usize = 3;
-
-fn token(which: usize) -> LightUserData {
-    LightUserData(&TOKENS[which] as *const u8 as *mut c_void)
-}
-
-/// What the running task of a process yielded.
-enum Yield {
-    /// Blocked, with the kind of wait (`local`, `sleep`; nil for a wait for the world).
-    Blocked(LuaValue),
-    TaskDone,
-    TaskFailed(LuaValue),
-    Other,
-}
-
-fn classify(values: MultiValue) -> Yield {
-    let mut values = values.into_iter();
-    match values.next() {
-        Some(LuaValue::LightUserData(t)) if t == token(BLOCK) => {
-            Yield::Blocked(values.next().unwrap_or(LuaValue::Nil))
-        }
-        Some(LuaValue::LightUserData(t)) if t == token(DONE) => Yield::TaskDone,
-        Some(LuaValue::LightUserData(t)) if t == token(FAIL) => {
-            Yield::TaskFailed(values.next().unwrap_or(LuaValue::Nil))
-        }
-        _ => Yield::Other,
-    }
-}
-
-/// The Lua functions the worker calls on processes with tasks, channels or timers.
-struct TaskScheduler {
-    on_block: Function,
-    on_yield: Function,
-    on_wake: Function,
-}
-
-/// What the task scheduler of a managed process decided.
-enum Next {
-    Run,
-    Wait,
-    Deadlock(ErrorValue),
-}
-
-fn next_from(value: mlua::Result<LuaValue>) -> Next {
-    match value {
-        Ok(LuaValue::Boolean(true)) => Next::Run,
-        Ok(LuaValue::Boolean(false)) => Next::Wait,
-        Ok(other) => Next::Deadlock(exit_error(&other, None)),
-        Err(e) => Next::Deadlock(error_from_mlua(&e)),
-    }
-}
+use crate::sched::Core;
 
 /// A worker's VM.
 pub struct Vm {
     lua: Lua,
-    /// The process body from `bootstrap.luau`.
-    body: Function,
-    /// Forgets the Lua-side state of a slot.
-    forget: Function,
-    /// Process coroutines by slot.
-    threads: Table,
-    /// Process environments (global tables) by slot, for `load`.
-    envs: Table,
-    /// Metatable of every process environment.
-    env_metatable: Table,
-    /// Compiled entry chunks by entry id; each process runs a deep clone.
-    chunks: RefCell<HashMap<String, Function>>,
-    /// `require` and the library instances of each process.
-    modules: Rc<modules::Modules>,
-    /// By slot: whether the Lua task scheduler manages the process (`tasks.luau`).
-    managed: Rc<RefCell<Vec<bool>>>,
-    tasks: TaskScheduler,
-    ctx: Rc<WorkerContext>,
+    main: Stack<'static>,
+    /// The body of a process's main task (`bootstrap.luau`).
+    pub(crate) body: LuaRef,
+    /// The body of a task started with `coroutine.spawn`.
+    pub(crate) task: LuaRef,
+    /// The metatable of every process's global table.
+    pub(crate) env_metatable: LuaRef,
+    /// Compiled chunks by entry id; each process runs a clone.
+    chunks: RefCell<HashMap<String, Rc<LuaRef>>>,
+    /// The modules `require` gives.
+    pub(crate) modules: modules::Modules,
+}
+
+thread_local! {
+    static VM: std::cell::OnceCell<Rc<Vm>> = const { std::cell::OnceCell::new() };
+}
+
+/// The VM of the worker running on this thread.
+pub fn current_vm() -> Option<Rc<Vm>> {
+    VM.with(|v| v.get().cloned())
+}
+
+const BOOTSTRAP: &str = include_str!("bootstrap.luau");
+
+fn field(stack: Stack<'_>, table: c_int, name: &std::ffi::CStr) -> LuaRef {
+    stack.raw_get_field(table, name);
+    let r = stack.make_ref(-1);
+    stack.pop(1);
+    r
+}
+
+fn set_function(stack: Stack<'_>, table: c_int, name: &'static std::ffi::CStr, f: raw::CFunction) {
+    stack.push_function(f, name, None);
+    stack.raw_set_field(table, name);
+}
+
+lua_fn! {
+    /// `rt.is_env(t)`: whether `t` is the running process's global table.
+    fn is_env(stack) {
+        let core = super::run::core()?;
+        let pointer = stack.pointer(1);
+        let yes = core
+            .with_current(|p| {
+                let env = p.lua.env.as_ref()?;
+                stack.push_ref(env);
+                let same = stack.pointer(-1) == pointer;
+                stack.pop(1);
+                Some(same)
+            })
+            .flatten()
+            .unwrap_or(false);
+        stack.push_bool(yes && pointer != 0);
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    /// `collectgarbage(option)`: only `"count"` (stdlib.md §2); the collector is shared.
+    fn collect_garbage(stack) {
+        match stack.bytes(1) {
+            Some(b"count") => {
+                stack.push_number(stack.heap_kilobytes());
+                raw::values(1)
+            }
+            _ => raw::raise(
+                "collectgarbage: only \"count\" is available (the Lua heap is shared with other processes)",
+            ),
+        }
+    }
+}
+
+lua_fn! {
+    /// `load(src, chunkname?)` / `loadstring`: compiles source text (never bytecode) with the
+    /// calling process's globals; `fn` or `nil, message` on a syntax error.
+    fn load(stack) {
+        let Some(source) = stack.bytes(1) else {
+            return raw::raise(format!(
+                "bad argument #1 to 'load' (string expected, got {})",
+                super::args::type_name(stack, 1)
+            ));
+        };
+        let name = match stack.bytes(2) {
+            Some(name) => name.to_vec(),
+            None => b"=(load)".to_vec(),
+        };
+        let source = source.to_vec();
+        let core = super::run::core()?;
+        if let Err(message) = stack.load(&name, &source) {
+            stack.push_nil();
+            stack.push_bytes(message.as_bytes());
+            return raw::values(2);
+        }
+        let function = stack.top();
+        core.with_current(|p| {
+            if let Some(env) = &p.lua.env {
+                stack.push_ref(env);
+                stack.set_environment(function);
+            }
+        });
+        raw::values(1)
+    }
 }
 
 impl Vm {
     /// Creates and sandboxes the VM of one worker.
-    pub fn new(ctx: Rc<WorkerContext>) -> mlua::Result<Vm> {
-        let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default())?;
-        let globals = lua.globals();
-
-        let make_exit_error = lua.create_function(
-            |_, (kind, value, stack): (Option<String>, LuaValue, Option<String>)| {
-                let error = match kind.as_deref().and_then(ErrorKind::from_name) {
-                    Some(kind) => {
-                        let message = value.to_string().unwrap_or_default();
-                        ErrorValue::new(kind, message)
-                    }
-                    None => exit_error(&value, stack.map(|s| clean_traceback(&s))),
-                };
-                Ok(LuaError(error))
-            },
-        )?;
-        let threads = lua.create_table()?;
-        let managed: Rc<RefCell<Vec<bool>>> = Rc::default();
-        let rt = lua.create_table()?;
-        rt.set("TOKEN", token(BLOCK))?;
-        rt.set("DONE", token(DONE))?;
-        rt.set("FAIL", token(FAIL))?;
-        rt.set("YIELD", token(YIELD))?;
-        rt.set("threads", &threads)?;
-        rt.set("make_exit_error", make_exit_error)?;
-        let c = ctx.clone();
-        // `count, topic, from, payload…` of the oldest message, or nothing; the bootstrap
-        // builds the Message object from it.
-        rt.set(
-            "pop_message",
-            lua.create_function(move |lua, ()| message_values(lua, c.pop_message()))?,
-        )?;
-        let c = ctx.clone();
-        rt.set(
-            "pop_topic",
-            lua.create_function(move |lua, topic: LuaString| {
-                message_values(lua, c.pop_topic(&topic.to_string_lossy()))
-            })?,
-        )?;
-        let c = ctx.clone();
-        rt.set(
-            "listen_topic",
-            lua.create_function(move |_, (topic, on): (LuaString, bool)| {
-                let topic = topic.to_string_lossy();
-                if on {
-                    c.listen(&topic)
-                } else {
-                    c.unlisten(&topic)
-                }
-                Ok(())
-            })?,
-        )?;
-        let c = ctx.clone();
-        rt.set(
-            "pop_event",
-            lua.create_function(move |lua, ()| match c.pop_event() {
-                Some(event) => Ok(LuaValue::Table(process_api::event_table(lua, &event)?)),
-                None => Ok(LuaValue::Nil),
-            })?,
-        )?;
-        rt.set(
-            "preempted",
-            lua.create_function(|_, ()| Ok(preempt::preempted()))?,
-        )?;
-        rt.set(
-            "absorb_preemption",
-            lua.create_function(|_, ()| {
-                preempt::take_preempted();
-                Ok(())
-            })?,
-        )?;
-        let c = ctx.clone();
-        rt.set(
-            "current_slot",
-            lua.create_function(move |_, ()| Ok(c.current_slot()))?,
-        )?;
-        let (c, m) = (ctx.clone(), managed.clone());
-        rt.set(
-            "manage",
-            lua.create_function(move |_, ()| {
-                if let Some(slot) = c.current_slot() {
-                    let mut managed = m.borrow_mut();
-                    let index = slot as usize;
-                    if managed.len() <= index {
-                        managed.resize(index + 1, false);
-                    }
-                    managed[index] = true;
-                }
-                Ok(())
-            })?,
-        )?;
-        rt.set("errors", errors::create_module(&lua)?)?;
-        time::add_primitives(&lua, &ctx, &rt)?;
-        spawn_builder::add_primitives(&lua, &ctx, &rt)?;
-
-        // The Lua half, in three chunks sharing `M`.
-        let parts = lua.create_table()?;
-        for (name, source) in bootstrap::SOURCES {
-            lua.load(source)
-                .set_name(format!("=moonweave.{name}"))
-                .call::<()>((&rt, &parts))?;
+    pub fn new(core: &Rc<Core>) -> Result<Rc<Vm>, String> {
+        let lua =
+            Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default()).map_err(|e| e.to_string())?;
+        let main = Stack::main_of(&lua);
+        let mut built: Option<Result<(LuaRef, LuaRef, LuaRef, modules::Modules), String>> = None;
+        let protected = raw::protect(main, &mut |stack| {
+            built = Some(Self::build(stack, core));
+        });
+        if protected.is_err() {
+            let message = main
+                .bytes(-1)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            return Err(format!("cannot set up the Lua VM: {message}"));
         }
-        let body: Function = parts.get("body")?;
-        let forget: Function = parts.get("forget")?;
-        let errors_table: Table = parts.get("errors")?;
-        let env_metatable_fn: Function = parts.get("env_metatable")?;
-        let raising: Function = parts.get("raising")?;
-        let time: Table = parts.get("time")?;
-        let tasks = TaskScheduler {
-            on_block: parts.get("on_block")?,
-            on_yield: parts.get("on_yield")?,
-            on_wake: parts.get("on_wake")?,
+        let (body, task, env_metatable, modules) = built.ok_or("the Lua VM was not set up")??;
+        preempt::install(&lua).map_err(|e| e.to_string())?;
+        preempt::set_slice(core.config().preemption_budget);
+        let limit = core.config().memory_limit;
+        if limit > 0 {
+            lua.set_memory_limit(limit as usize)
+                .map_err(|e| e.to_string())?;
+        }
+        let vm = Rc::new(Vm {
+            lua,
+            main,
+            body,
+            task,
+            env_metatable,
+            chunks: RefCell::default(),
+            modules,
+        });
+        VM.with(|v| {
+            let _ = v.set(vm.clone());
+        });
+        Ok(vm)
+    }
+
+    /// Builds the globals on the main thread `stack` (inside a protected call).
+    #[allow(clippy::type_complexity)]
+    fn build(
+        stack: Stack<'_>,
+        core: &Rc<Core>,
+    ) -> Result<(LuaRef, LuaRef, LuaRef, modules::Modules), String> {
+        errors::register(stack);
+        message::register(stack);
+        channel::register(stack);
+        time::register(stack);
+        builder::register(stack);
+        io::register(stack);
+
+        // The Lua half, with its primitives.
+        stack.new_table(0, 8);
+        let rt = stack.top();
+        set_function(stack, rt, c"exit_error", errors::exit_error_fn);
+        set_function(stack, rt, c"error_of", errors::error_of);
+        set_function(stack, rt, c"preempted", super::run::preempted);
+        set_function(
+            stack,
+            rt,
+            c"absorb_preemption",
+            super::run::absorb_preemption,
+        );
+        set_function(stack, rt, c"is_task", super::run::is_task);
+        set_function(stack, rt, c"unblock", super::run::unblock);
+        stack.push_token();
+        stack.raw_set_field(rt, c"TOKEN");
+        stack.load(b"=moonweave.bootstrap", BOOTSTRAP.as_bytes())?;
+        stack.push_copy(rt);
+        stack.call(1, Some(1));
+        let boot = stack.top();
+        let body = field(stack, boot, c"body");
+        let task = field(stack, boot, c"task");
+
+        // coroutine: spawn, and the wrappers that pass blocks and preemptions up.
+        stack.raw_get_field(GLOBALS, c"coroutine");
+        let coroutine = stack.top();
+        for name in [c"resume", c"wrap", c"close"] {
+            stack.raw_get_field(boot, name);
+            stack.raw_set_field(coroutine, name);
+        }
+        set_function(stack, coroutine, c"spawn", super::run::spawn_task);
+        stack.pop(1);
+
+        errors::push_module(stack);
+        stack.raw_set_field(GLOBALS, c"errors");
+        channel::push_module(stack);
+        stack.raw_set_field(GLOBALS, c"channel");
+        process_api::push_module(stack);
+        stack.raw_set_field(GLOBALS, c"process");
+        set_function(stack, GLOBALS, c"print", print::print);
+        set_function(stack, GLOBALS, c"load", load);
+        set_function(stack, GLOBALS, c"loadstring", load);
+        set_function(stack, GLOBALS, c"collectgarbage", collect_garbage);
+        set_function(stack, GLOBALS, c"require", modules::require);
+        let modules = modules::Modules {
+            time: time::module(stack),
+            json: json::module(stack),
+            logger: logger::module(stack)?,
+            ctx: ctx::module(stack),
+            io: io::module(stack),
         };
-        lua.set_named_registry_value("moonweave.traceback", parts.get::<Function>("traceback")?)?;
-        for (field, name) in [
-            ("MessageMeta", "Message"),
-            ("ChannelMeta", "channel"),
-            ("CaseMeta", "case"),
-            ("DurationMeta", "Duration"),
-            ("TimeMeta", "Time"),
-            ("TimerMeta", "Timer"),
-            ("TickerMeta", "Ticker"),
-            ("BuilderMeta", "SpawnBuilder"),
-        ] {
-            convert::register_private_metatable(&parts.get::<Table>(field)?, name);
-        }
-        for meta in parts
-            .get::<Table>("process_metas")?
-            .pairs::<LuaValue, Table>()
-        {
-            convert::register_private_metatable(&meta?.1, "channel");
-        }
-        let coroutine: Table = globals.get("coroutine")?;
-        for pair in parts.get::<Table>("coroutine")?.pairs::<String, Function>() {
-            let (key, value) = pair?;
-            coroutine.set(key, value)?;
-        }
-        globals.set("channel", parts.get::<Table>("channel")?)?;
-
-        let envs = lua.create_table()?;
-        let load = loader(&lua, &ctx, &envs)?;
-        globals.set("loadstring", load.clone())?;
-        globals.set("load", load)?;
-
-        let tostring: Function = globals.get("tostring")?;
-        globals.set("print", print::create(&lua, tostring)?)?;
-        let process = process_api::create(
-            &lua,
-            &ctx,
-            process_api::LuaParts {
-                inbox: parts.get("inbox")?,
-                events: parts.get("events")?,
-            },
-        )?;
-        // terminate(self) does not return: the wrapper yields until the worker stops it.
-        let terminate_raw: Function = process.get("terminate_raw")?;
-        process.raw_remove("terminate_raw")?;
-        // Blocking wrappers wait through the task scheduler's `wait_external`.
-        let wait: Function = parts.get("wait_external")?;
-        let terminate: Function = lua
-            .load(
-                "local raw, wait = ...\n\
-                 return function(dest)\n\
-                     local ok, err = raw(dest)\n\
-                     if ok == 'self' then while true do wait() end end\n\
-                     return ok, err\n\
-                 end",
-            )
-            .set_name("=moonweave.bootstrap")
-            .call((terminate_raw, wait.clone()))?;
-        process.set("terminate", terminate)?;
-        // call blocks the calling task until the child's exit arrives.
-        let call_start: Function = process.get("call_start")?;
-        let call_result: Function = process.get("call_result")?;
-        process.raw_remove("call_start")?;
-        process.raw_remove("call_result")?;
-        let call: Function = lua
-            .load(
-                "local start, result, wait = ...\n\
-                 return function(id, host, ...)\n\
-                     local child, err = start(id, host, ...)\n\
-                     if not child then return nil, err end\n\
-                     while true do\n\
-                         local done, value, failure = result(child)\n\
-                         if done then\n\
-                             if failure ~= nil then return nil, failure end\n\
-                             return value\n\
-                         end\n\
-                         wait()\n\
-                     end\n\
-                 end",
-            )
-            .set_name("=moonweave.bootstrap")
-            .call((call_start, call_result, wait.clone()))?;
-        process.set("call", call.clone())?;
-        process.set("exec", call)?;
-        // upgrade does not return on success: the worker drops this code at the yield.
-        let upgrade_raw: Function = process.get("upgrade_raw")?;
-        process.raw_remove("upgrade_raw")?;
-        let upgrade: Function = lua
-            .load(
-                "local raw, wait = ...\n\
-                 return function(...)\n\
-                     local ok, err = raw(...)\n\
-                     if not ok then return nil, err end\n\
-                     while true do wait() end\n\
-                 end",
-            )
-            .set_name("=moonweave.bootstrap")
-            .call((upgrade_raw, wait))?;
-        process.set("upgrade", upgrade)?;
-        process.set("listen", parts.get::<Function>("listen")?)?;
-        process.set("with_context", parts.get::<Function>("with_context")?)?;
-        process.set("unlisten", parts.get::<Function>("unlisten")?)?;
-        let tostring: Function = globals.get("tostring")?;
-        let modules = modules::Modules::new(
-            &lua,
-            &ctx,
-            vec![
-                ("process", process.clone()),
-                ("errors", errors_table.clone()),
-                ("channel", parts.get::<Table>("channel")?),
-            ],
-            vec![
-                ("time", time),
-                ("json", json::create_module(&lua)?),
-                ("logger", logger::create_module(&lua, &ctx)?),
-                ("ctx", ctx::create_module(&lua, &ctx)?),
-                (
-                    "io",
-                    io::create_module(&lua, &ctx, tostring, parts.get("wait_external")?)?,
-                ),
-            ],
-            envs.clone(),
-            raising,
-        )?;
-        globals.set("require", modules::require(&lua, &modules)?)?;
-        globals.set("process", process)?;
-        globals.set("errors", errors_table)?;
         // `_G` goes too: imports of names present at load time are resolved once, so a shared
         // `_G` would bypass the per-process environment, which holds its own `_G`.
         for name in [
-            "getfenv", "setfenv", "debug", "gcinfo", "dofile", "loadfile", "_G",
+            c"getfenv",
+            c"setfenv",
+            c"debug",
+            c"gcinfo",
+            c"dofile",
+            c"loadfile",
+            c"_G",
         ] {
-            globals.raw_remove(name)?;
+            stack.push_nil();
+            stack.raw_set_field(GLOBALS, name);
         }
+        let _ = core;
 
-        // SAFETY: `exec_raw` passes a valid state of this VM; `luaL_sandbox(L, 1)` marks the
-        // library tables, built-in metatables and the globals read-only and enables safeenv.
-        unsafe {
-            lua.exec_raw::<()>((), |state| ffi::luaL_sandbox(state, 1))?;
-        }
-        let env_metatable: Table = env_metatable_fn.call(globals)?;
-        env_metatable.set_readonly(true);
-        preempt::install(&lua)?;
-        preempt::set_slice(ctx.preemption_budget());
+        // The guard of the per-process globals, built before the globals are frozen.
+        stack.raw_get_field(boot, c"guard");
+        stack.push_copy(GLOBALS);
+        stack.push_function(is_env, c"is_env", None);
+        stack.call(2, Some(2));
+        stack.raw_set_field(GLOBALS, c"rawset");
+        let env_metatable = stack.make_ref(-1);
+        stack.pop(1);
+        stack.sandbox();
+        Ok((body, task, env_metatable, modules))
+    }
 
-        Ok(Vm {
-            modules,
-            threads,
-            managed,
-            tasks,
-            ctx,
-            envs,
-            lua,
-            body,
-            forget,
-            env_metatable,
-            chunks: RefCell::default(),
-        })
+    /// The main thread's stack.
+    pub(crate) fn main(&self) -> Stack<'_> {
+        self.main
     }
 
     /// The compiled chunk of `entry`, compiling it on first use.
-    fn chunk(&self, entry: &ProcessEntry) -> mlua::Result<Function> {
+    pub(crate) fn chunk(&self, entry: &ProcessEntry) -> Result<Rc<LuaRef>, ErrorValue> {
         if let Some(chunk) = self.chunks.borrow().get(&entry.id) {
             return Ok(chunk.clone());
         }
-        let chunk = self
-            .lua
-            .load(&entry.source)
-            .set_name(format!("@{}", entry.chunk_name))
-            .into_function()?;
+        let main = self.main;
+        let mut result = Err(String::new());
+        let protected = raw::protect(main, &mut |stack| {
+            result = stack
+                .load(
+                    format!("@{}", entry.chunk_name).as_bytes(),
+                    entry.source.as_bytes(),
+                )
+                .map(|()| stack.make_ref(-1));
+        });
+        if protected.is_err() {
+            let error = errors::exit_error(main, -1, None);
+            main.pop(1);
+            return Err(error);
+        }
+        let chunk = Rc::new(result.map_err(|m| ErrorValue::new(ErrorKind::Invalid, m))?);
         self.chunks
             .borrow_mut()
             .insert(entry.id.clone(), chunk.clone());
         Ok(chunk)
     }
 
-    /// Creates the coroutine of a new process in `slot` and runs it until it first blocks.
-    pub fn start(&self, slot: u32, entry: &ProcessEntry, args: &[Value]) -> Resumed {
-        match self.prepare(slot, entry, args) {
-            Ok((thread, args)) => self.resume_thread(slot, &thread, args),
-            Err(e) => self.exit(slot, Exit::Failed(error_from_mlua(&e))),
-        }
-    }
-
-    fn prepare(
-        &self,
-        slot: u32,
-        entry: &ProcessEntry,
-        args: &[Value],
-    ) -> mlua::Result<(Thread, MultiValue)> {
-        let chunk = self.chunk(entry)?.deep_clone()?;
-        let env = self.lua.create_table()?;
-        env.raw_set("_G", &env)?;
-        env.set_metatable(Some(self.env_metatable.clone()))?;
-        env.set_safeenv(true);
-        self.envs.raw_set(slot, &env)?;
-        chunk.set_environment(env)?;
-        let thread = self.lua.create_thread(self.body.clone())?;
-        self.threads.raw_set(slot, &thread)?;
-        let mut call = MultiValue::with_capacity(args.len() + 2);
-        call.push_back(LuaValue::Function(chunk));
-        call.push_back(LuaValue::String(self.lua.create_string(&entry.method)?));
-        for arg in args {
-            call.push_back(convert::from_value(&self.lua, arg)?);
-        }
-        Ok((thread, call))
-    }
-
-    /// Resumes the process in `slot`.
-    pub fn resume(&self, slot: u32) -> Resumed {
-        if self.is_managed(slot) {
-            match next_from(self.tasks.on_wake.call(slot)) {
-                Next::Run => {}
-                Next::Wait => return Resumed::Blocked,
-                Next::Deadlock(error) => return self.exit(slot, Exit::Failed(error)),
-            }
-        }
-        match self.threads.raw_get::<Thread>(slot) {
-            Ok(thread) => self.resume_thread(slot, &thread, MultiValue::new()),
-            Err(e) => self.exit(
-                slot,
-                Exit::Failed(ErrorValue::new(ErrorKind::Internal, e.to_string())),
-            ),
-        }
-    }
-
-    fn is_managed(&self, slot: u32) -> bool {
-        self.managed
-            .borrow()
-            .get(slot as usize)
-            .copied()
-            .unwrap_or(false)
-    }
-
-    /// Runs the process's current task; when a task of a managed process blocks or ends, runs
-    /// the next ready one, within the same preemption budget.
-    fn resume_thread(&self, slot: u32, thread: &Thread, args: MultiValue) -> Resumed {
-        preempt::enter();
-        self.run_tasks(slot, thread.clone(), args)
-    }
-
-    fn run_tasks(&self, slot: u32, mut thread: Thread, mut args: MultiValue) -> Resumed {
-        loop {
-            let values = match thread.resume::<MultiValue>(args) {
-                Ok(values) if thread.status() == ThreadStatus::Finished => {
-                    // Only the main task finishes; spawned tasks end by yielding DONE.
-                    return self.exit(slot, finish(values));
-                }
-                Ok(values) => values,
-                Err(e) => return self.exit(slot, Exit::Failed(error_from_mlua(&e))),
-            };
-            let next = match classify(values) {
-                Yield::TaskFailed(error) => {
-                    return self.exit(slot, Exit::Failed(exit_error(&error, None)));
-                }
-                Yield::Other => {
-                    if !preempt::take_preempted() && self.is_managed(slot) {
-                        let _ = self.tasks.on_yield.call::<()>(slot);
-                    }
-                    return Resumed::Yielded;
-                }
-                Yield::Blocked(how) => {
-                    if !self.is_managed(slot) || self.ctx.must_stop() {
-                        return Resumed::Blocked;
-                    }
-                    next_from(self.tasks.on_block.call((slot, how)))
-                }
-                Yield::TaskDone => {
-                    if self.ctx.must_stop() {
-                        return Resumed::Blocked;
-                    }
-                    next_from(self.tasks.on_block.call((slot, "dead")))
-                }
-            };
-            match next {
-                Next::Run => {}
-                Next::Wait => return Resumed::Blocked,
-                Next::Deadlock(error) => return self.exit(slot, Exit::Failed(error)),
-            }
-            thread = match self.threads.raw_get::<Thread>(slot) {
-                Ok(thread) => thread,
-                Err(e) => return self.exit(slot, Exit::Failed(error_from_mlua(&e))),
-            };
-            args = MultiValue::new();
-        }
-    }
-
-    /// Forgets the coroutine and Lua-side state of `slot` and reports `exit`.
-    fn exit(&self, slot: u32, exit: Exit) -> Resumed {
-        self.discard(slot);
-        Resumed::Exited(exit)
-    }
-
-    /// Drops everything the VM holds for `slot`.
-    pub fn discard(&self, slot: u32) {
-        if let Some(flag) = self.managed.borrow_mut().get_mut(slot as usize) {
-            *flag = false;
-        }
-        let _ = self.threads.raw_set(slot, LuaValue::Nil);
-        let _ = self.envs.raw_set(slot, LuaValue::Nil);
-        self.modules.forget(slot);
-        let _ = self.forget.call::<()>(slot);
-    }
-
     /// Bytes of memory the VM's heap uses.
     pub fn used_memory(&self) -> usize {
         self.lua.used_memory()
     }
-}
 
-/// `count, topic, from, payload…` of a message, or nothing; the bootstrap builds the Message
-/// object (or takes the first payload value for a raw listen channel) from it.
-fn message_values(lua: &Lua, envelope: Option<crate::proc::Envelope>) -> mlua::Result<MultiValue> {
-    let Some(envelope) = envelope else {
-        return Ok(MultiValue::new());
-    };
-    let mut values = MultiValue::with_capacity(envelope.payload.len() + 3);
-    values.push_back(LuaValue::Number(envelope.payload.len() as f64));
-    values.push_back(LuaValue::String(lua.create_string(&*envelope.topic)?));
-    values.push_back(match &envelope.from {
-        Some(from) => LuaValue::String(lua.create_string(&**from)?),
-        None => LuaValue::Nil,
-    });
-    for value in &envelope.payload {
-        values.push_back(convert::from_value(lua, value)?);
-    }
-    Ok(values)
-}
-
-/// `load(src, chunkname?)` / `loadstring`: compiles source text (never bytecode) with the
-/// calling process's globals; `fn` or `nil, message` on a syntax error.
-fn loader(lua: &Lua, ctx: &Rc<WorkerContext>, envs: &Table) -> mlua::Result<Function> {
-    let (ctx, envs) = (ctx.clone(), envs.clone());
-    lua.create_function(move |lua, (source, name): (LuaValue, Option<String>)| {
-        let LuaValue::String(source) = source else {
-            return Err(mlua::Error::runtime(format!(
-                "bad argument #1 to 'load' (string expected, got {})",
-                convert::type_name(&source)
-            )));
-        };
-        let env: Table = match ctx.current_slot() {
-            Some(slot) => envs.raw_get(slot)?,
-            None => return Err(mlua::Error::runtime("load called outside a process")),
-        };
-        let name = name.unwrap_or_else(|| "=(load)".to_string());
-        let source = source.as_bytes().to_vec();
-        let chunk = lua
-            .load(source)
-            .set_name(name)
-            .set_mode(mlua::chunk::ChunkMode::Text)
-            .set_environment(env);
-        Ok(match chunk.into_function() {
-            Ok(f) => (Some(f), None),
-            Err(mlua::Error::SyntaxError { message, .. }) => (None, Some(message)),
-            Err(e) => (None, Some(e.to_string())),
-        })
-    })
-}
-
-/// Interprets the results of the process body: `true, v, e…` or `false, err`.
-fn finish(values: MultiValue) -> Exit {
-    let mut values = values.into_iter();
-    let ok = matches!(values.next(), Some(LuaValue::Boolean(true)));
-    let first = values.next().unwrap_or(LuaValue::Nil);
-    if !ok {
-        return Exit::Failed(exit_error(&first, None));
-    }
-    match values.next() {
-        None | Some(LuaValue::Nil) | Some(LuaValue::Boolean(false)) => {}
-        Some(error) => return Exit::Failed(exit_error(&error, None)),
-    }
-    match convert::to_value(&first) {
-        Ok(value) => Exit::Normal(value),
-        Err(e) => Exit::Failed(ErrorValue::new(
-            ErrorKind::Invalid,
-            format!("exit value: {}", e.message),
-        )),
+    /// Releases the Lua values of objects and processes dropped since the last call, and the
+    /// channels whose objects were collected.
+    pub fn release_dropped(&self, core: &Core) {
+        loop {
+            channel::release_dropped(core);
+            if !raw::release_dropped(self.main) {
+                return;
+            }
+        }
     }
 }
 

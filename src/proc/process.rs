@@ -1,23 +1,35 @@
-//! The shared half of a process: what other threads may touch (its mailbox, its location).
+//! The shared half of a process: what other threads may touch (its location and pending
+//! signals, its watchers, the mailbox counter, the gone flag).
 //!
-//! The Lua half (coroutine, environment, channels) lives in its owner worker's VM and is never
-//! reachable from here.
+//! Everything else about a running process (its buffers, tasks, channels, timers, the Lua
+//! coroutine) belongs to the worker that runs it and is never touched by another thread; see
+//! `proc::local`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::mailbox::Mailbox;
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+
 use super::pid::Pid;
 use super::watchers::Watchers;
-use crate::value::Value;
+use crate::bytes::Bytes;
+use crate::value::{Payload, Value};
+
+/// Who sent a message: the sender's host (an index into the runtime's hosts) and PID. Its text
+/// (`{host|0x…}`) is rebuilt by the receiver only when `msg:from()` asks for it, so a message
+/// carries no reference count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sender {
+    pub host: u32,
+    pub pid: Pid,
+}
 
 /// A message as it sits in a mailbox.
 #[derive(Debug)]
 pub struct Envelope {
-    /// The sender's PID text; `None` when no process sent it.
-    pub from: Option<Arc<str>>,
-    pub topic: Box<str>,
-    pub payload: Vec<Value>,
+    /// The sender; `None` when no process sent it.
+    pub from: Option<Sender>,
+    pub topic: Bytes,
+    pub payload: Payload,
 }
 
 /// An entry of a mailbox: a message, or a lifecycle event of another process.
@@ -40,7 +52,7 @@ pub enum Signal {
     LinkGone {
         pid: Pid,
     },
-    /// Stop now, with this error (`terminate`).
+    /// Stop now, with this error (`terminate`, a passed cancel deadline).
     Kill(crate::error::ErrorValue),
     /// `cancel`: asks the process to stop, before `deadline` when there is one.
     Cancel {
@@ -53,7 +65,7 @@ pub enum Signal {
 }
 
 /// Context values of a process, in the order they were added.
-pub type Context = Arc<[(Box<str>, crate::value::Value)]>;
+pub type Context = Arc<[(Bytes, Value)]>;
 
 /// A cancel deadline: when it is enforced, and how the CANCEL event shows it.
 #[derive(Debug, Clone, Copy)]
@@ -62,31 +74,69 @@ pub struct Deadline {
     pub wall: std::time::SystemTime,
 }
 
-/// Where a started process lives: worker index and slot in that worker's process slab.
+/// `location` of a process that no worker has started yet.
 const UNPLACED: u64 = u64::MAX;
 
+/// Where a signal for a process must go; see [`Process::route`].
+#[derive(Debug)]
+pub enum Route {
+    /// The process runs on this worker of its host, in this slot: push the signal to that
+    /// worker's inbound queue (or, from the worker itself, straight into the process).
+    Placed {
+        worker: usize,
+        slot: u32,
+        signal: Signal,
+    },
+    /// The process has not started: the signal waits in the process and the worker that
+    /// starts it takes it first.
+    Pending,
+}
+
 /// A process as every thread sees it.
+///
+/// # Placement
+///
+/// A process that has not started yet lives in a spawn queue and any worker of its host may
+/// take it. Signals sent to it meanwhile wait in `pending`. The worker that starts it calls
+/// [`Process::place`], which records the location and takes the pending signals under the same
+/// lock; a sender calls [`Process::route`], which reads the location and, only while it is
+/// unknown, takes that lock and looks again. So every signal is either among the pending ones
+/// the starting worker takes, or routed to the location, exactly once and in the order each
+/// sender sent (the loom model `placement.rs` checks this). After the start the lock is never
+/// taken again.
 pub struct Process {
     pub pid: Pid,
-    /// `{host|0x…}`, formatted once at spawn; shared by every message this process sends.
+    /// `{host|0x…}`, formatted once at spawn.
     pub pid_text: Arc<str>,
     /// Index of the host the process runs on.
     pub host: usize,
-    pub mailbox: Mailbox<Signal>,
     /// Its monitors, links and names, for its exit.
     pub watchers: Watchers,
-    /// `worker << 32 | slot` once a worker has started the process, else `UNPLACED`. Written
-    /// once by the owner before the process can first be `WAITING`; the state word's
-    /// release/acquire makes it visible to any sender that wins the wake-up CAS.
+    /// `worker << 32 | slot` once a worker has started the process, else `UNPLACED`.
     location: AtomicU64,
+    /// Signals sent before the process started.
+    pending: Mutex<Vec<Signal>>,
     /// Whether someone outside the runtime waits for this process's exit.
     pub watched: bool,
+    /// Set when the process is terminated or exits: from then on sends report `NOT_FOUND`,
+    /// also for senders that reach it through a cached reference instead of the table.
+    gone: AtomicBool,
     /// Messages waiting in the mailbox, counted only on hosts with a `mailbox_limit` (the
     /// counter costs two atomic operations per message, which unlimited hosts do not pay).
     waiting: AtomicUsize,
     /// The context values `ctx` reads (stdlib.md §7.2): inherited from the spawner, extended
     /// by `with_context` builders; `None` when empty.
     pub context: Option<Context>,
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.pid_text)
+            .field("location", &self.location())
+            .field("gone", &self.is_gone())
+            .finish()
+    }
 }
 
 impl Process {
@@ -96,41 +146,93 @@ impl Process {
             pid,
             pid_text,
             host,
-            mailbox: Mailbox::new(),
             watchers,
             location: AtomicU64::new(UNPLACED),
+            pending: Mutex::new(Vec::new()),
             watched: false,
+            gone: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
             context: None,
         }
     }
 
-    /// Records the worker and slot that run this process.
-    pub fn place(&self, worker: usize, slot: u32) {
+    /// Owner only, once: the process starts on `worker` in `slot`. Returns the signals sent
+    /// before, oldest first; every later signal is routed to the location.
+    pub fn place(&self, worker: usize, slot: u32) -> Vec<Signal> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         self.location
-            .store(((worker as u64) << 32) | u64::from(slot), Ordering::Relaxed);
+            .store(((worker as u64) << 32) | u64::from(slot), Ordering::Release);
+        std::mem::take(&mut *pending)
     }
 
-    /// Reserves room for one more message under `limit`; `false` when the mailbox is full.
-    pub fn reserve_message(&self, limit: usize) -> bool {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= limit {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return false;
+    /// Where `signal` must go: to the worker that runs the process, or into the pending
+    /// signals of a process that has not started.
+    pub fn route(&self, signal: Signal) -> Route {
+        if let Some((worker, slot)) = self.location() {
+            return Route::Placed {
+                worker,
+                slot,
+                signal,
+            };
         }
-        true
-    }
-
-    /// Gives back the room of a message that was received (or never sent).
-    pub fn release_message(&self) {
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match self.location() {
+            Some((worker, slot)) => Route::Placed {
+                worker,
+                slot,
+                signal,
+            },
+            None => {
+                pending.push(signal);
+                Route::Pending
+            }
+        }
     }
 
     /// The worker and slot of a started process.
     pub fn location(&self) -> Option<(usize, u32)> {
-        match self.location.load(Ordering::Relaxed) {
+        match self.location.load(Ordering::Acquire) {
             UNPLACED => None,
             packed => Some(((packed >> 32) as usize, packed as u32)),
         }
+    }
+
+    /// Marks the process gone for senders (terminated, or exited).
+    pub fn set_gone(&self) {
+        self.gone.store(true, Ordering::Release);
+    }
+
+    /// Whether the process was terminated or has exited.
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+
+    /// Counts a message that entered the mailbox without a limit check (messages queued by a
+    /// SpawnBuilder before the process runs), so that receiving it balances the count.
+    pub fn count_message(&self) {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Reserves room for one more message under `limit`; `false` when the mailbox is full.
+    pub fn reserve_message(&self, limit: usize) -> bool {
+        self.waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back the room of a message that was received (or never sent). Never goes below
+    /// zero, whatever the caller does.
+    pub fn release_message(&self) {
+        let _ = self
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Messages counted as waiting.
+    pub fn waiting_messages(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
     }
 }
 

@@ -12,6 +12,7 @@
 use crate::sync::Mutex;
 
 use super::pid::Pid;
+use crate::bytes::Bytes;
 
 #[derive(Debug, Default)]
 struct Set {
@@ -21,7 +22,7 @@ struct Set {
     taken: bool,
     monitors: Vec<Pid>,
     links: Vec<Pid>,
-    names: Vec<String>,
+    names: Vec<Bytes>,
 }
 
 /// What an exiting process must notify, taken once.
@@ -29,7 +30,7 @@ struct Set {
 pub struct Farewell {
     pub monitors: Vec<Pid>,
     pub links: Vec<Pid>,
-    pub names: Vec<String>,
+    pub names: Vec<Bytes>,
 }
 
 /// The monitors, links and names of one process.
@@ -90,22 +91,22 @@ impl Watchers {
 
     /// Runs `register` (which puts `name` in the registry) and records the name, unless the
     /// process has exited; both happen under this process's lock so an exit cannot slip between.
-    pub fn hold_name(&self, name: &str, register: impl FnOnce() -> bool) -> Option<bool> {
+    pub fn hold_name(&self, name: &[u8], register: impl FnOnce() -> bool) -> Option<bool> {
         self.with(|s| {
             if s.exited {
                 return None;
             }
             let registered = register();
-            if registered && !s.names.iter().any(|n| n == name) {
-                s.names.push(name.to_string());
+            if registered && !s.names.iter().any(|n| n.as_bytes() == name) {
+                s.names.push(Bytes::new(name));
             }
             Some(registered)
         })
     }
 
     /// Forgets `name` (it was unregistered).
-    pub fn drop_name(&self, name: &str) {
-        self.with(|s| s.names.retain(|n| n != name));
+    pub fn drop_name(&self, name: &[u8]) {
+        self.with(|s| s.names.retain(|n| n.as_bytes() != name));
     }
 
     /// Marks the process exited and takes everything to notify. `None` the second time.
@@ -128,7 +129,7 @@ impl Watchers {
     /// and its names are taken for release; its monitors and links stay for the exit, which
     /// its owner performs once it has stopped running. `None` when it had already exited or
     /// been terminated.
-    pub fn terminate(&self) -> Option<Vec<String>> {
+    pub fn terminate(&self) -> Option<Vec<Bytes>> {
         self.with(|s| {
             if s.exited {
                 return None;
@@ -142,4 +143,27 @@ impl Watchers {
     pub fn has_exited(&self) -> bool {
         self.with(|s| s.exited)
     }
+
+    /// Whether `other` is linked.
+    pub fn is_linked(&self, other: Pid) -> bool {
+        self.with(|s| s.links.contains(&other))
+    }
+}
+
+/// Links process `a` (watchers `mine`) with process `b` (watchers `theirs`), from `a`.
+///
+/// Two locks, taken one after the other: `a` records the link first, then `b`. If `b` has
+/// exited, `a` takes the link back and the call reports `false`. If `b` exits after accepting,
+/// its exit finds `a` in its links and removes the link from `a` in turn. So once both are
+/// done, `a` holds a link to `b` only while `b` lives (the loom model `watchers.rs` checks it;
+/// recording in the other order left a link to an exited process behind).
+pub fn link(mine: &Watchers, a: Pid, theirs: &Watchers, b: Pid) -> bool {
+    if !mine.add_link(b) {
+        return true; // `a` itself is exiting: nothing to record.
+    }
+    if !theirs.add_link(a) {
+        mine.remove_link(b);
+        return false;
+    }
+    true
 }

@@ -3,43 +3,52 @@
 //! # Where work comes from
 //!
 //! A process that has not run yet is a [`SpawnRequest`]: plain Rust data that any worker of its
-//! host may take. A spawn from a process goes to its worker's LIFO deque (the newest child runs
-//! first, which keeps deep spawn trees shallow in memory); a spawn from outside, or onto another
-//! host, goes to that host's injector. Idle workers steal batches from both. The worker that
-//! first runs a process owns it for life, because its coroutine lives in that worker's VM.
+//! host may take. A spawn from a process goes to its worker (first to a one-place `next` slot
+//! that only that worker takes from, so that a child usually starts where its parent runs and
+//! they talk without crossing threads; the child it displaces goes to the worker's LIFO deque,
+//! which idle siblings steal from). A spawn from outside, or onto another host, goes to that
+//! host's injector. The worker that first runs a process owns it for life, because its
+//! coroutine lives in that worker's VM.
 //!
-//! A started process that becomes runnable again is a slot number in its owner's ready queue
-//! (when the waker is the owner) or wake-up queue (when it is another thread). The state word in
-//! the process's mailbox (`proc::mailbox`) guarantees a slot is queued at most once.
+//! # Signals
+//!
+//! Everything that can wake a process (a message, a lifecycle event, a kill, a line of input)
+//! is a [`Signal`]. From the process's own worker it goes straight into the process's owner
+//! state; from any other thread it goes to the owner worker's *inbound* queue (one lock-free
+//! MPSC queue per worker, not per process), which the worker drains between two runs. Whether
+//! a process is queued to run is owner-only state, so no compare-and-swap decides it.
 //!
 //! # Parking
 //!
-//! A worker with nothing to do sets its `parked` flag, looks at every queue once more, and parks.
-//! A spawner pushes, then unparks one parked sibling; a waker pushes a slot to the owner's wake-up
-//! queue, then unparks the owner. The flag store and the queue pushes are sequentially consistent
-//! on both sides (Dekker's pattern), so either the parking worker sees the work or the pusher
-//! sees the flag. An idle runtime therefore uses no CPU.
+//! A worker with nothing to do may search its siblings for a while (at most half of the workers
+//! search at once), then parks; see `park.rs` for the handshake with the threads that push work
+//! to it. An idle runtime uses no CPU.
 
-mod context;
+mod core;
+mod park;
+mod send;
 mod slab;
+mod spawn;
+mod stop;
 mod timer;
+mod watch;
 mod worker;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use crossbeam_deque::{Injector, Stealer, Worker};
-use crossbeam_utils::sync::{Parker, Unparker};
 
-pub use context::{Event, SpawnExtras, Waker, WorkerContext};
+pub use self::core::{Core, Proc, current_core};
+pub(crate) use self::spawn::Spawn;
+pub use self::spawn::SpawnExtras;
+pub use self::stop::Waker;
 
-use crate::app::{App, EntryKind, HostConfig, ProcessEntry};
+use crate::app::{App, HostConfig, ProcessEntry};
 use crate::error::{ErrorKind, ErrorValue};
-use crate::proc::{
-    Deadline, Envelope, Exit, Pid, Process, ProcessTable, Push, Registry, Signal, Watchers,
-};
+use crate::proc::{Deadline, Exit, Pid, Process, ProcessTable, Registry, Signal};
 use crate::value::Value;
 
 /// A process that has not started yet; any worker of its host may take it.
@@ -55,50 +64,28 @@ pub struct SpawnRequest {
 /// The PID that runtime-sent CANCEL events carry; it accepts no messages.
 pub const RUNTIME_PID: &str = "{runtime|0x00000}";
 
-/// What to spawn, and who is tied to the new process from before its first run.
-pub(crate) struct Spawn<'a> {
-    pub entry: &'a str,
-    pub host: &'a str,
-    pub args: Vec<Value>,
-    /// Receives the exit (the embedding API's `run`).
-    pub watch: Option<mpsc::Sender<Exit>>,
-    /// A process that monitors the child (spawn_monitored).
-    pub monitor_by: Option<Pid>,
-    /// A process linked with the child (spawn_linked).
-    pub linked_to: Option<Pid>,
-    /// The child's context values; `None` inherits the spawner's.
-    pub context: Option<Option<crate::proc::Context>>,
-    /// A name registered for the child before it runs (SpawnBuilder `with_name`).
-    pub name: Option<String>,
-    /// Messages in the child's mailbox before it first runs, in order.
-    pub messages: Vec<Envelope>,
+/// A signal for the process in `slot` of a worker, pushed by another thread. The PID tells a
+/// signal for an exited process from one for the process that reused its slot.
+struct Inbound {
+    slot: u32,
+    pid: Pid,
+    signal: Signal,
 }
 
-impl<'a> Spawn<'a> {
-    /// A plain spawn of `entry` on `host`.
-    pub fn new(entry: &'a str, host: &'a str, args: Vec<Value>) -> Self {
-        Self {
-            entry,
-            host,
-            args,
-            watch: None,
-            monitor_by: None,
-            linked_to: None,
-            context: None,
-            name: None,
-            messages: Vec::new(),
-        }
-    }
-}
-
-/// What other threads may do to one worker: wake its processes, steal its spawns, unpark it.
+/// What other threads may do to one worker: send its processes signals, steal its spawns,
+/// unpark it.
 struct Remote {
-    /// Slots of this worker's processes made runnable by other threads.
-    wakeups: Injector<u32>,
-    unparker: Unparker,
+    inbound: Injector<Inbound>,
     stealer: Stealer<SpawnRequest>,
-    /// True while the worker is parked or about to park.
-    parked: AtomicBool,
+    idle: park::Idle,
+}
+
+impl Remote {
+    /// Queues `signal` for the process in `slot` and wakes the worker if it sleeps.
+    fn push(&self, slot: u32, pid: Pid, signal: Signal) {
+        self.inbound.push(Inbound { slot, pid, signal });
+        self.idle.notify();
+    }
 }
 
 /// A host: a pool of workers and its settings.
@@ -108,17 +95,21 @@ pub struct Host {
     /// Spawns from outside this host's workers.
     injector: Injector<SpawnRequest>,
     workers: Vec<Remote>,
-    /// Live processes, for `max_processes`.
+    /// Live processes, counted only when the host sets `max_processes`.
     live: AtomicUsize,
+    /// Workers looking for work in their siblings' queues right now (see `worker.rs`).
+    searching: AtomicUsize,
 }
 
 impl Host {
-    /// Unparks one parked worker other than `except`, if any.
+    /// Wakes one parked worker other than `except` so that it looks for new spawns, unless a
+    /// worker is searching already (it will find them).
     fn notify_idle(&self, except: Option<usize>) {
-        fence(Ordering::SeqCst);
+        if self.searching.load(Ordering::SeqCst) > 0 {
+            return;
+        }
         for (i, remote) in self.workers.iter().enumerate() {
-            if Some(i) != except && remote.parked.load(Ordering::SeqCst) {
-                remote.unparker.unpark();
+            if Some(i) != except && remote.idle.notify() {
                 return;
             }
         }
@@ -132,7 +123,7 @@ pub struct Shared {
     pub registry: Registry,
     pub hosts: Vec<Host>,
     host_ids: HashMap<String, usize>,
-    /// Serial numbers of PIDs; never reused.
+    /// Serial numbers of PIDs; never reused. Workers take them in blocks.
     next_serial: AtomicU64,
     /// Set once: workers leave their loops.
     stopping: AtomicBool,
@@ -140,6 +131,8 @@ pub struct Shared {
     closing: AtomicBool,
     /// Senders of exit results for processes someone waits for (`Runtime::run`).
     watchers: Mutex<HashMap<Pid, mpsc::Sender<Exit>>>,
+    /// Why the runtime failed (a worker could not continue), if it did.
+    failure: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -151,139 +144,16 @@ impl Shared {
         self.stopping.load(Ordering::Acquire)
     }
 
-    /// Creates a process running `entry_id` on `host_id` and queues it for its first run.
-    ///
-    /// From a worker of the same host the request goes to that worker's deque; otherwise to the
-    /// host's injector.
-    fn spawn(
-        &self,
-        spawner: Option<&WorkerContext>,
-        spawn: Spawn<'_>,
-    ) -> Result<Arc<Process>, ErrorValue> {
-        let Spawn {
-            entry: entry_id,
-            host: host_id,
-            args,
-            watch,
-            monitor_by,
-            linked_to,
-            context,
-            name,
-            messages,
-        } = spawn;
-        let entry = match self.app.entry(entry_id).map(|e| &e.kind) {
-            Some(EntryKind::Process(entry)) => entry.clone(),
-            Some(other) => {
-                return Err(ErrorValue::new(
-                    ErrorKind::Invalid,
-                    format!(
-                        "'{entry_id}' is a {}, not a process.lua entry",
-                        other.name()
-                    ),
-                ));
-            }
-            None => {
-                return Err(ErrorValue::new(
-                    ErrorKind::NotFound,
-                    format!("no entry '{entry_id}'"),
-                ));
-            }
-        };
-        let Some(host_index) = self.host_index(host_id) else {
-            return Err(match self.app.entry(host_id) {
-                Some(e) => ErrorValue::new(
-                    ErrorKind::Invalid,
-                    format!(
-                        "'{host_id}' is a {}, not a process.host entry",
-                        e.kind.name()
-                    ),
-                ),
-                None => ErrorValue::new(ErrorKind::NotFound, format!("no host '{host_id}'")),
-            });
-        };
-        if self.closing.load(Ordering::Acquire) || self.is_stopping() {
-            return Err(ErrorValue::new(
-                ErrorKind::Unavailable,
-                "the runtime is shutting down",
-            ));
-        }
-        let host = &self.hosts[host_index];
-        let live = host.live.fetch_add(1, Ordering::Relaxed);
-        if host.config.max_processes > 0 && live as u64 >= host.config.max_processes {
-            host.live.fetch_sub(1, Ordering::Relaxed);
-            return Err(ErrorValue::new(
-                ErrorKind::Unavailable,
-                format!(
-                    "host '{host_id}' is at max_processes ({})",
-                    host.config.max_processes
-                ),
-            ));
-        }
-        let pid = Pid(self.next_serial.fetch_add(1, Ordering::Relaxed));
-        let watchers = Watchers::new(monitor_by, linked_to);
-        let mut process = Process::new(pid, pid.format(host_id).into(), host_index, watchers);
-        process.watched = watch.is_some();
-        process.context = match context {
-            Some(context) => context,
-            None => spawner.and_then(WorkerContext::context),
-        };
-        let process = Arc::new(process);
-        if let Some(name) = name {
-            let mut holder = None;
-            let held =
-                process
-                    .watchers
-                    .hold_name(&name, || match self.registry.insert(&name, pid) {
-                        Ok(()) => true,
-                        Err(other) => {
-                            holder = Some(other);
-                            false
-                        }
-                    });
-            if held != Some(true) {
-                host.live.fetch_sub(1, Ordering::Relaxed);
-                return Err(ErrorValue::new(
-                    ErrorKind::AlreadyExists,
-                    format!("the name '{name}' is already registered"),
-                ));
-            }
-        }
-        for message in messages {
-            process.mailbox.push(Signal::Message(message));
-        }
-        if let Some(sender) = watch {
-            self.watchers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(pid, sender);
-        }
-        self.table.insert(process.clone());
-        let request = SpawnRequest {
-            process: process.clone(),
-            entry,
-            args,
-            linked_to,
-        };
-        match spawner {
-            Some(ctx) if ctx.host == host_index => {
-                ctx.push_spawn(request);
-                host.notify_idle(Some(ctx.index));
-            }
-            _ => {
-                host.injector.push(request);
-                host.notify_idle(None);
-            }
-        }
-        Ok(process)
-    }
-
-    /// Schedules a process that a push moved from `WAITING` to `SCHEDULED`, from any thread:
-    /// its slot goes to its owner's wake-up queue and the owner is unparked.
-    pub(crate) fn wake_remote(&self, process: &Process) {
-        if let Some((worker, slot)) = process.location() {
-            let remote = &self.hosts[process.host].workers[worker];
-            remote.wakeups.push(slot);
-            remote.unparker.unpark();
+    /// Puts `signal` on its way to `target`, from any thread that is not a worker of the
+    /// runtime (or one that is not `target`'s owner).
+    pub(crate) fn deliver_remote(&self, target: &Process, signal: Signal) {
+        if let crate::proc::Route::Placed {
+            worker,
+            slot,
+            signal,
+        } = target.route(signal)
+        {
+            self.hosts[target.host].workers[worker].push(slot, target.pid, signal);
         }
     }
 
@@ -298,6 +168,34 @@ impl Shared {
             let _ = sender.send(exit.clone());
         }
     }
+
+    /// A worker cannot continue: the runtime stops, and everyone waiting for an exit learns
+    /// it (instead of waiting forever).
+    fn fail(&self, reason: String) {
+        crate::log::runtime_failed(&reason);
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(reason);
+        self.stopping.store(true, Ordering::Release);
+        self.watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        for host in &self.hosts {
+            for remote in &host.workers {
+                remote.idle.unpark();
+            }
+        }
+    }
+
+    /// Why the runtime failed, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// Options of a runtime that the app does not set.
@@ -306,6 +204,9 @@ pub struct Options {
     /// Workers of every host that does not set `workers`; default: the number of CPUs.
     pub workers: Option<usize>,
 }
+
+/// The largest number of workers a host may have (app-format.md §2.2).
+pub const MAX_WORKERS: usize = 1024;
 
 /// A running set of hosts. Dropping it shuts it down.
 pub struct Scheduler {
@@ -318,31 +219,49 @@ impl Scheduler {
     pub fn start(app: Arc<App>, options: &Options) -> std::io::Result<Scheduler> {
         let mut hosts = Vec::new();
         let mut locals = Vec::new();
+        let host_count = app.hosts().count();
+        let total_workers: usize = app
+            .hosts()
+            .map(|(_, c)| c.workers.or(options.workers).unwrap_or_else(num_cpus::get))
+            .sum();
+        if app
+            .hosts()
+            .any(|(_, c)| c.workers.or(options.workers).unwrap_or(1) > MAX_WORKERS)
+        {
+            return Err(std::io::Error::other(format!(
+                "a host may have at most {MAX_WORKERS} workers"
+            )));
+        }
         for (id, config) in app.hosts() {
             let workers = config
                 .workers
                 .or(options.workers)
                 .unwrap_or_else(num_cpus::get)
-                .max(1);
+                .clamp(1, MAX_WORKERS);
+            let mut config = config.clone();
+            if config.memory_limit == 0 {
+                config.memory_limit =
+                    crate::app::automatic_memory_limit(total_workers.max(host_count));
+            }
             let mut remotes = Vec::new();
             let mut host_locals = Vec::new();
             for _ in 0..workers {
                 let deque = Worker::new_lifo();
-                let parker = Parker::new();
+                let (idle, parker) = park::Idle::new();
                 remotes.push(Remote {
-                    wakeups: Injector::new(),
-                    unparker: parker.unparker().clone(),
+                    inbound: Injector::new(),
                     stealer: deque.stealer(),
-                    parked: AtomicBool::new(false),
+                    idle,
                 });
                 host_locals.push((deque, parker));
             }
             hosts.push(Host {
                 id: id.to_string(),
-                config: config.clone(),
+                config,
                 injector: Injector::new(),
                 workers: remotes,
                 live: AtomicUsize::new(0),
+                searching: AtomicUsize::new(0),
             });
             locals.push(host_locals);
         }
@@ -361,6 +280,7 @@ impl Scheduler {
             stopping: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             watchers: Mutex::default(),
+            failure: Mutex::default(),
         });
         let mut scheduler = Scheduler {
             shared: shared.clone(),
@@ -375,8 +295,16 @@ impl Scheduler {
                 let name = format!("moonweave-{}-{index}", shared.hosts[host].id);
                 let thread = std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || worker::run(shared, host, index, deque, parker, report))?;
-                scheduler.threads.push(thread);
+                    .spawn(move || worker::run(shared, host, index, deque, parker, report));
+                match thread {
+                    Ok(thread) => scheduler.threads.push(thread),
+                    Err(e) => {
+                        scheduler.shutdown();
+                        return Err(std::io::Error::other(format!(
+                            "cannot start a worker thread: {e}"
+                        )));
+                    }
+                }
             }
         }
         drop(report);
@@ -425,6 +353,11 @@ impl Scheduler {
         self.shared.table.len()
     }
 
+    /// Why the runtime failed, if a worker could not continue.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure()
+    }
+
     /// The graceful shutdown of app-format.md §5: spawns are refused, every live process gets
     /// CANCEL from `{runtime|0x00000}` with `deadline` (enforced like any cancel deadline), and
     /// this returns once every process has exited. Workers keep running; call [`shutdown`]
@@ -433,16 +366,17 @@ impl Scheduler {
     /// [`shutdown`]: Scheduler::shutdown
     pub fn cancel_all(&self, deadline: std::time::Duration) {
         let shared = &self.shared;
-        shared.closing.store(true, Ordering::Release);
+        shared.closing.store(true, Ordering::SeqCst);
+        shared.table.close();
         let at = Deadline {
             at: std::time::Instant::now() + deadline,
             wall: std::time::SystemTime::now() + deadline,
         };
         let from: Arc<str> = Arc::from(RUNTIME_PID);
         let mut cancelled = std::collections::HashSet::new();
-        // A spawn that passed the closing check just before it was set can still add a process:
-        // look again until the table is empty, cancelling newcomers. Bounded by the deadline
-        // (plus a margin for the last exits to be processed).
+        // The table is closed: a spawn racing this either withdraws or is listed below (see
+        // `proc/table.rs`). Look again until the table is empty, bounded by the deadline plus a
+        // margin for the last exits to be processed.
         let give_up = at.at + std::time::Duration::from_secs(1);
         loop {
             for process in shared.table.all() {
@@ -451,12 +385,13 @@ impl Scheduler {
                         from: from.clone(),
                         deadline: Some(at),
                     };
-                    if process.mailbox.push(signal) == Push::Wake {
-                        shared.wake_remote(&process);
-                    }
+                    shared.deliver_remote(&process, signal);
                 }
             }
-            if shared.table.is_empty() || std::time::Instant::now() > give_up {
+            if shared.table.is_empty()
+                || shared.is_stopping()
+                || std::time::Instant::now() > give_up
+            {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
@@ -468,7 +403,7 @@ impl Scheduler {
         self.shared.stopping.store(true, Ordering::Release);
         for host in &self.shared.hosts {
             for remote in &host.workers {
-                remote.unparker.unpark();
+                remote.idle.unpark();
             }
         }
         for thread in self.threads.drain(..) {
@@ -481,4 +416,9 @@ impl Drop for Scheduler {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// An error of `kind`.
+fn error(kind: ErrorKind, message: impl Into<crate::bytes::Bytes>) -> ErrorValue {
+    ErrorValue::new(kind, message)
 }

@@ -28,10 +28,6 @@ impl<T> Slab<T> {
         }
     }
 
-    pub fn get(&self, slot: u32) -> Option<&T> {
-        self.items.get(slot as usize)?.as_ref()
-    }
-
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut T> {
         self.items.get_mut(slot as usize)?.as_mut()
     }
@@ -69,7 +65,7 @@ mod tests {
         let b = slab.insert("b");
         assert_eq!(slab.remove(a), Some("a"));
         assert_eq!(slab.insert("c"), a);
-        assert_eq!(slab.get(b), Some(&"b"));
+        assert_eq!(slab.get_mut(b), Some(&mut "b"));
         assert_eq!(slab.remove(a), Some("c"));
         assert_eq!(slab.remove(a), None);
     }

@@ -1,0 +1,79 @@
+//! Reading arguments of the runtime's Lua functions and returning the spec's results
+//! (`value`, or `nil, err` with an error object; process.md §1).
+
+use std::ffi::c_int;
+
+use super::errors::ErrorObject;
+use super::raw::{self, Kind, Stack};
+use crate::error::{ErrorKind, ErrorValue};
+
+/// `nil, err`.
+pub fn fail(stack: Stack<'_>, error: ErrorValue) -> raw::Result {
+    stack.push_nil();
+    stack.push_object(ErrorObject(error));
+    raw::values(2)
+}
+
+/// `false, err` (the functions whose failure result is `false`).
+pub fn fail_false(stack: Stack<'_>, error: ErrorValue) -> raw::Result {
+    stack.push_bool(false);
+    stack.push_object(ErrorObject(error));
+    raw::values(2)
+}
+
+/// `true`.
+pub fn done(stack: Stack<'_>) -> raw::Result {
+    stack.push_bool(true);
+    raw::values(1)
+}
+
+/// `true`, or `nil, err`.
+pub fn outcome(stack: Stack<'_>, result: Result<(), ErrorValue>) -> raw::Result {
+    match result {
+        Ok(()) => done(stack),
+        Err(e) => fail(stack, e),
+    }
+}
+
+/// An `INVALID` error.
+pub fn invalid(message: impl Into<crate::bytes::Bytes>) -> ErrorValue {
+    ErrorValue::new(ErrorKind::Invalid, message)
+}
+
+/// The name of the value at `index` as messages give it: runtime objects by their type
+/// (`channel`, `Message`, …), other values by `type()`.
+pub fn type_name(stack: Stack<'_>, index: c_int) -> &'static str {
+    match stack.kind(index) {
+        Kind::Userdata => super::objects::name_of_tag(stack.tag(index)).unwrap_or("userdata"),
+        kind => kind.name(),
+    }
+}
+
+/// A non-empty string argument.
+pub fn non_empty<'a>(stack: Stack<'a>, index: c_int) -> Option<&'a [u8]> {
+    stack.bytes(index).filter(|b| !b.is_empty())
+}
+
+/// A full entry id argument `namespace:name`.
+pub fn entry_id<'a>(stack: Stack<'a>, index: c_int) -> Option<&'a str> {
+    let text = std::str::from_utf8(stack.bytes(index)?).ok()?;
+    crate::app::is_entry_id(text).then_some(text)
+}
+
+/// A topic: a non-empty string that does not start with `@`.
+pub fn topic<'a>(stack: Stack<'a>, index: c_int) -> Option<&'a [u8]> {
+    non_empty(stack, index).filter(|t| t[0] != b'@')
+}
+
+/// Raises "too many arguments" when the call got more than `most` arguments (a mistake such
+/// as `inbox:receive(100)` would otherwise be ignored silently).
+pub fn at_most(stack: Stack<'_>, most: c_int, function: &str) -> Result<(), raw::Raise> {
+    if stack.top() > most {
+        return Err(raw::Raise::Object(invalid(format!(
+            "{function}: expected at most {most} argument{}, got {}",
+            if most == 1 { "" } else { "s" },
+            stack.top()
+        ))));
+    }
+    Ok(())
+}

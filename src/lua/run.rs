@@ -1,0 +1,456 @@
+//! Running a process: its tasks' coroutines, resumed one at a time until every task waits, the
+//! process is preempted, or it exits; and how a Lua function blocks the running task.
+//!
+//! # One run
+//!
+//! The worker calls [`Vm::run`] for a process it took from its ready queue. Before every resume
+//! the run looks at the process's owner state: a kill or an upgrade stops it before any more of
+//! its Lua code runs; a process that has not started yet is started; signals that arrived make
+//! the tasks that wait for the world look again. Then the task scheduler (`proc::tasks`) names
+//! the task to resume and what it will find (its *delivery*), which is kept here for the
+//! continuation of the call that blocked it. The run goes on, within one preemption budget,
+//! until no task is ready (the process waits), the budget is spent (the process goes to the back
+//! of the queue and resumes the same task next time), a plain `coroutine.yield()` lets others
+//! run, or the main task ends (the process exits; its other tasks die with it).
+//!
+//! # Blocking
+//!
+//! A blocking call checks that it can yield, registers what its task waits for with the task
+//! scheduler, and yields the block token ([`block`]). Its continuation runs when the task is
+//! resumed: it takes the delivery ([`take_delivery`]) and returns the results, or blocks again
+//! (a spurious wake-up). Whether a yield was a block is decided by the task's state in Rust,
+//! not by what was yielded.
+
+use std::ffi::c_int;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::errors::exit_error;
+use super::raw::{self, LuaRef, Raise, Stack, Status, Thread, lua_fn};
+use super::{convert, preempt};
+use crate::app::ProcessEntry;
+use crate::error::{ErrorKind, ErrorValue};
+use crate::proc::{Delivery, Exit, Next, TaskId, Wait};
+use crate::sched::{Core, current_core};
+use crate::value::Value;
+
+/// A task's coroutine, and the number of arguments waiting on its stack for its first resume.
+struct TaskThread {
+    thread: Rc<Thread>,
+    first: Option<c_int>,
+}
+
+/// The Lua state of one process, owned by its worker.
+#[derive(Default)]
+pub struct ProcessLua {
+    /// The process's global table.
+    pub(crate) env: Option<LuaRef>,
+    /// Task coroutines by task index.
+    threads: Vec<Option<TaskThread>>,
+    /// The main task: when it ends, the process exits.
+    main: Option<TaskId>,
+    /// A task that was preempted: it resumes first, whatever else is ready.
+    preempted: Option<TaskId>,
+    /// The arguments of a start that has not happened yet (a new process, an upgrade).
+    pub(crate) start: Option<Vec<Value>>,
+    /// What the running task finds when it resumes, for its blocked call's continuation.
+    delivery: Option<Delivery<LuaRef>>,
+    /// Objects every call returns the same one of (`process.pid()`, `inbox()`, `events()`).
+    pub(crate) pid: Option<LuaRef>,
+    pub(crate) inbox: Option<LuaRef>,
+    pub(crate) events: Option<LuaRef>,
+    /// Library instances by id (a Lua table), created on the first `require` of a library.
+    pub(crate) libraries: Option<LuaRef>,
+}
+
+impl ProcessLua {
+    /// The Lua state of a process about to start with `args`.
+    pub fn starting(args: Vec<Value>) -> ProcessLua {
+        ProcessLua {
+            start: Some(args),
+            ..ProcessLua::default()
+        }
+    }
+
+    fn thread(&self, task: TaskId) -> Option<Rc<Thread>> {
+        self.threads
+            .get(task.index())?
+            .as_ref()
+            .map(|t| t.thread.clone())
+    }
+
+    fn first_args(&mut self, task: TaskId) -> c_int {
+        self.threads
+            .get_mut(task.index())
+            .and_then(Option::as_mut)
+            .and_then(|t| t.first.take())
+            .unwrap_or(0)
+    }
+
+    fn add_thread(&mut self, task: TaskId, thread: Thread, nargs: c_int) {
+        let index = task.index();
+        if self.threads.len() <= index {
+            self.threads.resize_with(index + 1, || None);
+        }
+        self.threads[index] = Some(TaskThread {
+            thread: Rc::new(thread),
+            first: Some(nargs),
+        });
+    }
+
+    fn drop_thread(&mut self, task: TaskId) {
+        if let Some(slot) = self.threads.get_mut(task.index()) {
+            *slot = None;
+        }
+    }
+
+    /// Whether `thread_id` is one of this process's task coroutines.
+    fn is_task(&self, thread_id: usize) -> bool {
+        self.threads
+            .iter()
+            .flatten()
+            .any(|t| t.thread.id() == thread_id)
+    }
+
+    /// Drops everything of the running code (upgrade): tasks, globals, cached channels.
+    pub(crate) fn reset(&mut self, args: Vec<Value>) {
+        *self = ProcessLua {
+            pid: self.pid.take(),
+            ..ProcessLua::starting(args)
+        };
+    }
+}
+
+/// What a run of a process ended with.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every task waits: the process waits for a signal or a timer.
+    Waiting,
+    /// Preempted, or a task yielded: run it again later.
+    Yielded,
+    /// The process exited.
+    Exited(Exit),
+    /// `process.upgrade` was called: start the new code.
+    Upgrade,
+}
+
+/// What to do next in a run.
+enum Step {
+    Stop(Exit),
+    Upgrade,
+    Start(Arc<ProcessEntry>, Vec<Value>),
+    Resume(TaskId, Rc<Thread>, c_int),
+    Wait,
+    Deadlock,
+}
+
+impl super::Vm {
+    /// Runs the process in `slot` until it waits, yields or exits.
+    pub fn run(&self, core: &Core, slot: u32) -> Outcome {
+        preempt::enter();
+        loop {
+            let step = core.with_proc(slot, |p| {
+                if let Some(reason) = p.local.kill.take() {
+                    return Step::Stop(Exit::Failed(reason));
+                }
+                if p.upgrade.is_some() {
+                    return Step::Upgrade;
+                }
+                if let Some(args) = p.lua.start.take() {
+                    return Step::Start(p.entry.clone(), args);
+                }
+                if let Some(task) = p.lua.preempted.take()
+                    && let Some(thread) = p.lua.thread(task)
+                {
+                    return Step::Resume(task, thread, 0);
+                }
+                if std::mem::take(&mut p.local.signaled) {
+                    p.local.tasks.wake_external();
+                }
+                match p.local.tasks.next(p.local.time.can_wake()) {
+                    Next::Run(task, delivery) => {
+                        p.lua.delivery = Some(delivery);
+                        let nargs = p.lua.first_args(task);
+                        match p.lua.thread(task) {
+                            Some(thread) => Step::Resume(task, thread, nargs),
+                            None => Step::Stop(Exit::Failed(ErrorValue::new(
+                                ErrorKind::Internal,
+                                "a task has no coroutine",
+                            ))),
+                        }
+                    }
+                    Next::Wait => Step::Wait,
+                    Next::Deadlock => Step::Deadlock,
+                }
+            });
+            let Some(step) = step else {
+                return Outcome::Exited(Exit::Failed(ErrorValue::new(
+                    ErrorKind::Internal,
+                    "the process is gone",
+                )));
+            };
+            core.arm_pending_deadline(slot);
+            match step {
+                Step::Stop(exit) => return Outcome::Exited(exit),
+                Step::Upgrade => return Outcome::Upgrade,
+                Step::Wait => {
+                    // A signal absorbed while deciding (a task sent to its own process) must
+                    // not be missed.
+                    if core.with_proc(slot, |p| p.local.signaled) == Some(true) {
+                        continue;
+                    }
+                    return Outcome::Waiting;
+                }
+                Step::Deadlock => {
+                    return Outcome::Exited(Exit::Failed(ErrorValue::new(
+                        ErrorKind::Internal,
+                        "deadlock: all tasks are blocked",
+                    )));
+                }
+                Step::Start(entry, args) => {
+                    if let Err(error) = self.start(core, slot, &entry, &args) {
+                        return Outcome::Exited(Exit::Failed(error));
+                    }
+                }
+                Step::Resume(task, thread, nargs) => {
+                    if let Some(outcome) = self.resume_task(core, slot, task, &thread, nargs) {
+                        return outcome;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates the main task of the process in `slot` running `entry` with `args`.
+    fn start(
+        &self,
+        core: &Core,
+        slot: u32,
+        entry: &ProcessEntry,
+        args: &[Value],
+    ) -> Result<(), ErrorValue> {
+        let chunk = self.chunk(entry)?;
+        let main = self.main();
+        let mut made: Option<(Thread, LuaRef, c_int)> = None;
+        let protected = raw::protect(main, &mut |stack| {
+            stack.push_ref(&self.body);
+            stack.push_ref(&chunk);
+            stack.clone_function(-1);
+            stack.remove(-2);
+            // The process's own globals: a table whose metatable reads the shared ones.
+            stack.new_table(0, 4);
+            stack.push_copy(-1);
+            stack.raw_set_field(-2, c"_G");
+            stack.push_ref(&self.env_metatable);
+            stack.set_metatable(-2);
+            stack.set_safe_environment(-1);
+            let env = stack.make_ref(-1);
+            stack.set_environment(-2);
+            stack.push_bytes(entry.method.as_bytes());
+            for arg in args {
+                convert::push_value(stack, arg);
+            }
+            let nargs = 2 + args.len() as c_int;
+            let thread = stack.new_thread(nargs);
+            made = Some((thread, env, nargs));
+        });
+        if protected.is_err() {
+            let error = exit_error(main, -1, None);
+            main.pop(1);
+            return Err(error);
+        }
+        let Some((thread, env, nargs)) = made else {
+            return Err(ErrorValue::new(
+                ErrorKind::Internal,
+                "the process did not start",
+            ));
+        };
+        core.with_proc(slot, |p| {
+            let task = p.local.tasks.spawn();
+            p.lua.main = Some(task);
+            p.lua.env = Some(env);
+            p.lua.add_thread(task, thread, nargs);
+        });
+        Ok(())
+    }
+
+    /// Resumes one task; `Some` when the run is over.
+    fn resume_task(
+        &self,
+        core: &Core,
+        slot: u32,
+        task: TaskId,
+        thread: &Thread,
+        nargs: c_int,
+    ) -> Option<Outcome> {
+        let status = thread.resume(nargs);
+        let stack = thread.stack();
+        match status {
+            Status::Yielded(n) => {
+                stack.pop(n);
+                if preempt::take_preempted() {
+                    core.with_proc(slot, |p| p.lua.preempted = Some(task));
+                    return Some(Outcome::Yielded);
+                }
+                let blocked = core.with_proc(slot, |p| {
+                    p.lua.delivery = None;
+                    if p.local.tasks.is_running(task) {
+                        // A plain `coroutine.yield()`: others run first.
+                        p.local.tasks.yield_running();
+                        false
+                    } else {
+                        true
+                    }
+                });
+                match blocked {
+                    Some(true) => None,
+                    _ => Some(Outcome::Yielded),
+                }
+            }
+            Status::Finished => {
+                let main = core.with_proc(slot, |p| p.lua.main == Some(task)) == Some(true);
+                if main {
+                    return Some(Outcome::Exited(finish(stack)));
+                }
+                // A spawned task returns `true` or `false, err` (see bootstrap.luau).
+                if !stack.truthy(1) {
+                    let error = exit_error(stack, 2, None);
+                    return Some(Outcome::Exited(Exit::Failed(error)));
+                }
+                stack.set_top(0);
+                core.with_proc(slot, |p| {
+                    p.local.tasks.finish(task);
+                    p.lua.drop_thread(task);
+                });
+                None
+            }
+            Status::Failed => {
+                let error = exit_error(stack, -1, None);
+                Some(Outcome::Exited(Exit::Failed(error)))
+            }
+        }
+    }
+}
+
+/// Interprets the results of the main task's body: `true, v, e…` or `false, err`.
+fn finish(stack: Stack<'_>) -> Exit {
+    if !stack.truthy(1) {
+        return Exit::Failed(exit_error(stack, 2, None));
+    }
+    if stack.top() >= 3 && stack.truthy(3) {
+        return Exit::Failed(exit_error(stack, 3, None));
+    }
+    match convert::to_value(stack, 2) {
+        Ok(value) => Exit::Normal(value),
+        Err(e) => Exit::Failed(ErrorValue::new(
+            ErrorKind::Invalid,
+            format!("exit value: {}", e.message.to_string_lossy()),
+        )),
+    }
+}
+
+/// Blocks the running task on `wait` and yields it; the call's continuation runs when the task
+/// is resumed. Raises when the task cannot wait here.
+pub fn block(stack: Stack<'_>, wait: Wait<'_, LuaRef>) -> raw::Result {
+    if !stack.can_yield() {
+        return cannot_block();
+    }
+    let core = core()?;
+    core.with_current(|p| p.local.tasks.block(wait));
+    stack.push_token();
+    Ok(raw::Ret::Yield(1))
+}
+
+/// Yields the running task without blocking it (`time.sleep(0)`): other tasks and processes
+/// run first.
+pub fn yield_task(stack: Stack<'_>) -> raw::Result {
+    if !stack.can_yield() {
+        return cannot_block();
+    }
+    stack.push_token();
+    Ok(raw::Ret::Yield(1))
+}
+
+/// The error of a blocking call where the task cannot wait.
+pub fn cannot_block() -> raw::Result {
+    raw::raise(
+        "cannot block here: blocking calls are not allowed inside metamethods, sort comparators \
+         and other callbacks from native code",
+    )
+}
+
+/// The delivery of the running task (its blocked call's continuation takes it).
+pub fn take_delivery(core: &Core) -> Option<Delivery<LuaRef>> {
+    core.with_current(|p| p.lua.delivery.take()).flatten()
+}
+
+/// The worker running this thread.
+pub fn core() -> Result<Rc<Core>, Raise> {
+    current_core()
+        .ok_or_else(|| Raise::Object(ErrorValue::new(ErrorKind::Invalid, "no process is running")))
+}
+
+lua_fn! {
+    /// `rt.is_task(co)`: whether `co` is a task of the running process.
+    pub fn is_task(stack) {
+        let id = match stack.kind(1) {
+            raw::Kind::Thread => stack.pointer(1),
+            _ => 0,
+        };
+        let core = core()?;
+        let task = id != 0 && core.with_current(|p| p.lua.is_task(id)) == Some(true);
+        stack.push_bool(task);
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    /// `rt.unblock()`: withdraws the block of the running task (it could not be passed up).
+    pub fn unblock(stack) {
+        let _ = stack;
+        let core = core()?;
+        core.with_current(|p| p.local.tasks.unblock());
+        raw::values(0)
+    }
+}
+
+lua_fn! {
+    /// `rt.preempted()`: whether the last yield was a preemption.
+    pub fn preempted(stack) {
+        stack.push_bool(preempt::preempted());
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    /// `rt.absorb_preemption()`: forgets a preemption that could not be passed up.
+    pub fn absorb_preemption(stack) {
+        let _ = stack;
+        preempt::take_preempted();
+        raw::values(0)
+    }
+}
+
+lua_fn! {
+    /// `coroutine.spawn(fn, ...)`: a new task of the running process; it first runs when the
+    /// current task blocks or yields.
+    pub fn spawn_task(stack) {
+        if stack.kind(1) != raw::Kind::Function {
+            return raw::raise(format!(
+                "bad argument #1 to 'spawn' (function expected, got {})",
+                super::args::type_name(stack, 1)
+            ));
+        }
+        let core = core()?;
+        let vm = super::vm::current_vm().ok_or_else(|| Raise::Text("no VM".into()))?;
+        let nargs = stack.top();
+        stack.push_ref(&vm.task);
+        stack.insert(1);
+        let thread = stack.new_thread(nargs);
+        core.with_current(|p| {
+            let task = p.local.tasks.spawn();
+            p.lua.add_thread(task, thread, nargs);
+        });
+        raw::values(0)
+    }
+}

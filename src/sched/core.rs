@@ -1,0 +1,322 @@
+//! One worker's own state (its `Core`): the processes it runs, its run queues, its timer heap,
+//! and the process being resumed. Only the worker thread touches it; the Lua functions running
+//! on that thread reach it through [`current_core`].
+//!
+//! A borrow of one of these cells is never held while Lua code runs: the worker takes what it
+//! needs, lets go, then resumes a coroutine. A Lua function borrows only for the Rust work it
+//! does between two API calls that cannot run Lua code.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_deque::Worker;
+
+use super::slab::Slab;
+use super::timer::Timers;
+use super::{Shared, SpawnRequest};
+use crate::app::ProcessEntry;
+use crate::lua::{LuaRef, ProcessLua};
+use crate::proc::{Local, Pid, Process, Signal, TimeEntry, TimeId, TimeKind};
+use crate::value::Value;
+
+/// A process this worker runs: its owner state, its entry, and its Lua state.
+pub struct Proc {
+    pub local: Local<LuaRef>,
+    pub entry: Arc<ProcessEntry>,
+    pub lua: ProcessLua,
+    /// A requested `process.upgrade`: the entry to run next and its arguments.
+    pub upgrade: Option<(Arc<ProcessEntry>, Vec<Value>)>,
+}
+
+/// How many PID serials a worker takes from the shared counter at once, so that spawning does
+/// not touch a shared atomic every time. Picked, not tuned.
+const SERIAL_BLOCK: u64 = 256;
+
+/// One worker's view of the runtime.
+pub struct Core {
+    pub shared: Arc<Shared>,
+    /// Index of this worker's host in `Shared::hosts`.
+    pub host: usize,
+    /// Index of this worker in its host.
+    pub index: usize,
+    /// Spawn requests made here that siblings may steal; LIFO.
+    pub(super) deque: Worker<SpawnRequest>,
+    /// The newest spawn made here: only this worker takes it, so that a child starts next to
+    /// its parent (Go's `runnext`).
+    pub(super) next: RefCell<Option<SpawnRequest>>,
+    /// Slots of started processes that are runnable.
+    pub(super) ready: RefCell<VecDeque<u32>>,
+    /// Processes this worker runs, by slot.
+    pub(super) procs: RefCell<Slab<Proc>>,
+    /// The slot of the process being resumed, if any.
+    pub(super) current: Cell<Option<u32>>,
+    /// Time entries of this worker's processes.
+    pub(super) timers: RefCell<Timers>,
+    /// PID serials this worker may hand out: `next..end`.
+    serials: Cell<(u64, u64)>,
+    /// Recently resolved destinations of `process.send` (see `send.rs`).
+    pub(super) destinations: RefCell<super::send::Destinations>,
+}
+
+thread_local! {
+    static CORE: std::cell::OnceCell<Rc<Core>> = const { std::cell::OnceCell::new() };
+}
+
+/// The core of the worker running on this thread (`None` on other threads).
+pub fn current_core() -> Option<Rc<Core>> {
+    CORE.with(|c| c.get().cloned())
+}
+
+impl Core {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        host: usize,
+        index: usize,
+        deque: Worker<SpawnRequest>,
+    ) -> Rc<Core> {
+        let core = Rc::new(Core {
+            shared,
+            host,
+            index,
+            deque,
+            next: RefCell::default(),
+            ready: RefCell::default(),
+            procs: RefCell::new(Slab::new()),
+            current: Cell::new(None),
+            timers: RefCell::default(),
+            serials: Cell::new((0, 0)),
+            destinations: RefCell::default(),
+        });
+        CORE.with(|c| {
+            let _ = c.set(core.clone());
+        });
+        core
+    }
+
+    /// The settings of this worker's host.
+    pub fn config(&self) -> &crate::app::HostConfig {
+        &self.shared.hosts[self.host].config
+    }
+
+    /// The id of host `index`.
+    pub fn host_id(&self, index: usize) -> &str {
+        &self.shared.hosts[index].id
+    }
+
+    /// A new PID serial.
+    pub(super) fn serial(&self) -> u64 {
+        let (next, end) = self.serials.get();
+        if next < end {
+            self.serials.set((next + 1, end));
+            return next;
+        }
+        let start = self
+            .shared
+            .next_serial
+            .fetch_add(SERIAL_BLOCK, std::sync::atomic::Ordering::Relaxed);
+        self.serials.set((start + 1, start + SERIAL_BLOCK));
+        start
+    }
+
+    /// The slot of the running process.
+    pub fn current_slot(&self) -> Option<u32> {
+        self.current.get()
+    }
+
+    /// Runs `f` on the process being resumed.
+    pub fn with_current<R>(&self, f: impl FnOnce(&mut Proc) -> R) -> Option<R> {
+        let slot = self.current.get()?;
+        self.procs.borrow_mut().get_mut(slot).map(f)
+    }
+
+    /// Runs `f` on the process in `slot`.
+    pub fn with_proc<R>(&self, slot: u32, f: impl FnOnce(&mut Proc) -> R) -> Option<R> {
+        self.procs.borrow_mut().get_mut(slot).map(f)
+    }
+
+    /// The shared half of the running process.
+    pub fn current_process(&self) -> Option<Arc<Process>> {
+        self.with_current(|p| p.local.process.clone())
+    }
+
+    /// The entry the running process runs.
+    pub fn current_entry(&self) -> Option<Arc<ProcessEntry>> {
+        self.with_current(|p| p.entry.clone())
+    }
+
+    /// The application the runtime runs.
+    pub fn app(&self) -> &crate::app::App {
+        &self.shared.app
+    }
+
+    /// Sorts `signal` into the process in `slot` (if it is still `pid`), and schedules the
+    /// process when it waits and the signal concerns it.
+    pub(super) fn absorb(&self, slot: u32, pid: Pid, signal: Signal) {
+        let mut procs = self.procs.borrow_mut();
+        let Some(proc) = procs.get_mut(slot) else {
+            return;
+        };
+        if proc.local.process.pid != pid {
+            return;
+        }
+        proc.local.absorb(signal);
+        if !proc.local.scheduled && proc.local.wants_run() {
+            proc.local.scheduled = true;
+            self.ready.borrow_mut().push_back(slot);
+        }
+    }
+
+    /// Makes the process in `slot` runnable (a task of it became ready).
+    pub(super) fn schedule(&self, slot: u32, proc: &mut Proc) {
+        if !proc.local.scheduled {
+            proc.local.scheduled = true;
+            self.ready.borrow_mut().push_back(slot);
+        }
+    }
+
+    // ---- time --------------------------------------------------------------------------------
+
+    /// Adds a time entry to the running process and to the heap.
+    pub fn add_time_entry(&self, at: Instant, kind: TimeKind) -> Option<TimeId> {
+        let slot = self.current.get()?;
+        let mut procs = self.procs.borrow_mut();
+        let proc = procs.get_mut(slot)?;
+        let id = proc.local.time.add(TimeEntry { at, seq: 0, kind });
+        let seq = self.timers.borrow_mut().add(at, slot, id);
+        if let Some(entry) = proc.local.time.get_mut(id) {
+            entry.seq = seq;
+        }
+        Some(id)
+    }
+
+    /// Removes a time entry of the running process; whether it was pending.
+    pub fn remove_time_entry(&self, id: TimeId) -> bool {
+        let removed = self.with_current(|p| p.local.time.remove(id)).flatten();
+        match removed {
+            Some(entry) => {
+                self.timers.borrow_mut().cancel(entry.seq);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Moves a pending entry of the running process to `at` (a timer reset).
+    pub fn move_time_entry(&self, id: TimeId, at: Instant) -> bool {
+        let Some(slot) = self.current.get() else {
+            return false;
+        };
+        let mut procs = self.procs.borrow_mut();
+        let Some(entry) = procs.get_mut(slot).and_then(|p| p.local.time.get_mut(id)) else {
+            return false;
+        };
+        let mut timers = self.timers.borrow_mut();
+        timers.cancel(entry.seq);
+        entry.at = at;
+        entry.seq = timers.add(at, slot, id);
+        true
+    }
+
+    /// Puts a cancel deadline that sorting found in the heap (the earliest wins).
+    pub(super) fn arm_deadline(&self, slot: u32, proc: &mut Proc) {
+        if let Some(at) = proc.local.to_arm.take() {
+            let id = proc.local.time.add(TimeEntry {
+                at,
+                seq: 0,
+                kind: TimeKind::Deadline,
+            });
+            let seq = self.timers.borrow_mut().add(at, slot, id);
+            if let Some(entry) = proc.local.time.get_mut(id) {
+                entry.seq = seq;
+            }
+            proc.local.armed_deadline(at);
+        }
+    }
+
+    /// Arms a cancel deadline the process in `slot` found while sorting signals.
+    pub fn arm_pending_deadline(&self, slot: u32) {
+        let mut procs = self.procs.borrow_mut();
+        if let Some(proc) = procs.get_mut(slot)
+            && proc.local.to_arm.is_some()
+        {
+            self.arm_deadline(slot, proc);
+        }
+    }
+
+    /// Fires every due time entry; returns the next deadline.
+    pub(super) fn fire_due_timers(&self) -> Option<Instant> {
+        let now = Instant::now();
+        loop {
+            let due = self.timers.borrow_mut().pop_due(now);
+            let Some(due) = due else {
+                break;
+            };
+            let mut procs = self.procs.borrow_mut();
+            let Some(proc) = procs.get_mut(due.slot) else {
+                continue;
+            };
+            let Some(entry) = proc.local.time.get(due.id).copied() else {
+                continue;
+            };
+            if entry.seq != due.seq {
+                continue;
+            }
+            match entry.kind {
+                TimeKind::Sleep(task) => {
+                    proc.local.time.remove(due.id);
+                    proc.local.tasks.wake(task);
+                }
+                TimeKind::Channel { channel, period } => {
+                    if !proc.local.tasks.exists(channel) {
+                        proc.local.time.remove(due.id);
+                        continue;
+                    }
+                    proc.local.tasks.offer(
+                        channel,
+                        crate::proc::Item::Time(crate::lua::time::wall_ns()),
+                    );
+                    match period {
+                        Some(period) => {
+                            let mut at = entry.at + period;
+                            if at <= now {
+                                at = now + period;
+                            }
+                            let seq = self.timers.borrow_mut().add(at, due.slot, due.id);
+                            if let Some(e) = proc.local.time.get_mut(due.id) {
+                                e.at = at;
+                                e.seq = seq;
+                            }
+                        }
+                        None => {
+                            proc.local.time.remove(due.id);
+                        }
+                    }
+                }
+                TimeKind::Deadline => {
+                    proc.local.time.remove(due.id);
+                    proc.local.kill.get_or_insert_with(|| {
+                        crate::error::ErrorValue::new(
+                            crate::error::ErrorKind::Canceled,
+                            "cancel deadline exceeded",
+                        )
+                    });
+                }
+            }
+            if proc.local.tasks.has_ready() || proc.local.kill.is_some() {
+                self.schedule(due.slot, proc);
+            }
+        }
+        self.timers.borrow_mut().next_deadline()
+    }
+
+    /// Forgets the heap entries of a process that exits or upgrades.
+    pub(super) fn cancel_time_entries(&self, seqs: impl IntoIterator<Item = u64>) {
+        let mut timers = self.timers.borrow_mut();
+        for seq in seqs {
+            timers.cancel(seq);
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! What happens on send: resolving a destination, the mailbox limit, and delivering a signal.
+//!
+//! 1. **Resolve.** A destination is a PID text or a registered name. A PID text that was sent
+//!    to recently is found in a small cache of the worker, keyed by the address of the Lua
+//!    string's bytes and checked by comparing those bytes with the process's PID text (so a
+//!    reused address cannot name the wrong process); only a miss parses the text and looks in
+//!    the process table. Names go through the registry every time (a name can move).
+//! 2. **Check.** A process that was terminated or has exited is `NOT_FOUND` (its `gone` flag,
+//!    set before `terminate` returns); a host with `mailbox_limit` reserves room.
+//! 3. **Deliver.** A process this worker runs gets the signal straight into its owner state (no
+//!    atomic operation); any other goes through [`Process::route`]: the owner worker's inbound
+//!    queue, or the pending signals of a process that has not started.
+
+use std::sync::Arc;
+
+use super::core::Core;
+use super::{RUNTIME_PID, error};
+use crate::error::{ErrorKind, ErrorValue};
+use crate::proc::{Envelope, Process, Route, Signal, pid};
+
+/// Entries of the destination cache; a power of two. Picked, not tuned.
+const CACHED: usize = 256;
+
+/// Recently resolved PID texts of one worker, by the address of the string's bytes.
+pub struct Destinations {
+    entries: Vec<Option<(usize, Arc<Process>)>>,
+}
+
+impl Default for Destinations {
+    fn default() -> Self {
+        Self {
+            entries: vec![None; CACHED],
+        }
+    }
+}
+
+impl Destinations {
+    fn place(key: usize) -> usize {
+        (key >> 4) & (CACHED - 1)
+    }
+
+    fn get(&self, key: usize, text: &[u8]) -> Option<&Arc<Process>> {
+        match &self.entries[Self::place(key)] {
+            Some((k, process)) if *k == key && process.pid_text.as_bytes() == text => Some(process),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, key: usize, process: Arc<Process>) {
+        self.entries[Self::place(key)] = Some((key, process));
+    }
+
+    fn forget(&mut self, key: usize) {
+        self.entries[Self::place(key)] = None;
+    }
+}
+
+fn gone(dest: &[u8]) -> ErrorValue {
+    let mut message = b"no process ".to_vec();
+    message.extend_from_slice(dest);
+    error(ErrorKind::NotFound, message)
+}
+
+fn unregistered(name: &[u8]) -> ErrorValue {
+    let mut message = b"no process is registered as '".to_vec();
+    message.extend_from_slice(name);
+    message.push(b'\'');
+    error(ErrorKind::NotFound, message)
+}
+
+impl Core {
+    /// The live process `dest` names: a PID text or a registered name. `key` identifies the
+    /// text for the cache (the address of the Lua string's bytes; 0 for none).
+    pub fn resolve(&self, dest: &[u8], key: usize) -> Result<Arc<Process>, ErrorValue> {
+        if dest.first() != Some(&b'{') {
+            return self
+                .shared
+                .registry
+                .lookup(dest)
+                .and_then(|pid| self.shared.table.get(pid))
+                .filter(|p| !p.is_gone())
+                .ok_or_else(|| unregistered(dest));
+        }
+        if key != 0 {
+            let mut cache = self.destinations.borrow_mut();
+            if let Some(process) = cache.get(key, dest) {
+                if !process.is_gone() {
+                    return Ok(process.clone());
+                }
+                cache.forget(key);
+                return Err(gone(dest));
+            }
+        }
+        let process = self.resolve_pid(dest)?;
+        if key != 0 {
+            self.destinations.borrow_mut().put(key, process.clone());
+        }
+        Ok(process)
+    }
+
+    fn resolve_pid(&self, dest: &[u8]) -> Result<Arc<Process>, ErrorValue> {
+        if dest == RUNTIME_PID.as_bytes() {
+            return Err(gone(dest)); // the runtime's PID accepts no messages
+        }
+        let parsed = std::str::from_utf8(dest).ok().and_then(pid::parse);
+        let Some(parsed) = parsed else {
+            let mut message = b"malformed PID '".to_vec();
+            message.extend_from_slice(dest);
+            message.push(b'\'');
+            return Err(error(ErrorKind::Invalid, message));
+        };
+        let host = self
+            .shared
+            .host_index(parsed.host)
+            .ok_or_else(|| gone(dest))?;
+        self.shared
+            .table
+            .get(parsed.pid)
+            .filter(|p| p.host == host && !p.is_gone())
+            .ok_or_else(|| gone(dest))
+    }
+
+    /// Sends `envelope` to `target` (resolved from `dest`): checks the mailbox limit, then
+    /// delivers.
+    pub fn send(
+        &self,
+        target: &Process,
+        dest: &[u8],
+        envelope: Envelope,
+    ) -> Result<(), ErrorValue> {
+        let limit = self.shared.hosts[target.host].config.mailbox_limit as usize;
+        if limit > 0 && !target.reserve_message(limit) {
+            let mut message = b"the mailbox of ".to_vec();
+            message.extend_from_slice(dest);
+            message.extend_from_slice(format!(" is full ({limit} messages waiting)").as_bytes());
+            return Err(error(ErrorKind::Unavailable, message));
+        }
+        self.deliver(target, Signal::Message(envelope));
+        Ok(())
+    }
+
+    /// Puts `signal` on its way to `target` from this worker: straight into the process when
+    /// this worker runs it, else through its owner's inbound queue (or its pending signals).
+    pub fn deliver(&self, target: &Process, signal: Signal) {
+        match target.route(signal) {
+            Route::Pending => {}
+            Route::Placed {
+                worker,
+                slot,
+                signal,
+            } => {
+                if target.host == self.host && worker == self.index {
+                    self.absorb(slot, target.pid, signal);
+                } else {
+                    self.shared.hosts[target.host].workers[worker].push(slot, target.pid, signal);
+                }
+            }
+        }
+    }
+
+    /// Delivers `signal` to the live process `pid`, if there is one.
+    pub(super) fn deliver_to(&self, pid: crate::proc::Pid, signal: Signal) {
+        if let Some(target) = self.shared.table.get(pid) {
+            self.deliver(&target, signal);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! How processes stop: `terminate`, `cancel` with its deadline, and the exit of a process
+//! (names released, then EXIT to monitors, then LINK_DOWN to links, process.md §6).
+//!
+//! # terminate
+//!
+//! The target is gone for everyone before `terminate` returns: under its watcher lock it is
+//! marked exited (new monitors and links are refused) and its names are taken and released,
+//! it leaves the process table, and its `gone` flag makes sends report `NOT_FOUND` even through
+//! a worker's destination cache. A Kill signal then goes to its owner, which acts on it before
+//! running any more of its Lua code (a busy loop: at its next interrupt check), and only then
+//! sends the EXITs and LINK_DOWNs the watcher set kept.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use super::core::Core;
+use super::{Shared, error};
+use crate::error::{ErrorKind, ErrorValue};
+use crate::log;
+use crate::proc::{Deadline, Exit, Pid, Process, Signal};
+
+/// Wakes one process from any thread (a line of input arrived for it).
+pub struct Waker {
+    process: Arc<Process>,
+    shared: Arc<Shared>,
+}
+
+impl Waker {
+    /// Makes the process look again at what it waits for; nothing if it has exited.
+    pub fn wake(&self) {
+        self.shared.deliver_remote(&self.process, Signal::Wake);
+    }
+}
+
+fn terminated() -> ErrorValue {
+    error(ErrorKind::Canceled, "terminated")
+}
+
+fn not_found(dest: &[u8]) -> ErrorValue {
+    let mut message = b"no process ".to_vec();
+    message.extend_from_slice(dest);
+    error(ErrorKind::NotFound, message)
+}
+
+impl Core {
+    /// A handle that wakes the running process from another thread.
+    pub fn waker(&self) -> Option<Waker> {
+        Some(Waker {
+            process: self.current_process()?,
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// Terminates `target` on behalf of the runtime or a caller; `false` when it had already
+    /// exited or been terminated.
+    pub(crate) fn terminate_process(&self, target: &Arc<Process>) -> bool {
+        let Some(names) = target.watchers.terminate() else {
+            return false;
+        };
+        target.set_gone();
+        for name in &names {
+            self.shared.registry.release(name, target.pid);
+        }
+        self.shared.table.remove(target.pid);
+        self.deliver(target, Signal::Kill(terminated()));
+        true
+    }
+
+    /// `process.terminate(dest)`: the target is gone for everyone when this returns; it stops
+    /// before running more Lua code, and its EXIT and LINK_DOWN go out once it has stopped.
+    /// Returns `true` when the caller terminated itself (it must stop at once).
+    pub fn terminate(&self, dest: &[u8]) -> Result<bool, ErrorValue> {
+        let me = self
+            .current_process()
+            .ok_or_else(|| error(ErrorKind::Invalid, "no process is running"))?;
+        let target = self.resolve(dest, 0)?;
+        if target.pid == me.pid {
+            self.with_current(|p| {
+                p.local.kill.get_or_insert_with(terminated);
+            });
+            return Ok(true);
+        }
+        if !self.terminate_process(&target) {
+            return Err(not_found(dest));
+        }
+        Ok(false)
+    }
+
+    /// `process.cancel(dest, deadline?)`: queues CANCEL; a deadline is enforced by the
+    /// target's owner, which stops the target when it passes.
+    pub fn cancel(
+        &self,
+        dest: &[u8],
+        deadline: Option<std::time::Duration>,
+    ) -> Result<(), ErrorValue> {
+        let from = self
+            .current_process()
+            .ok_or_else(|| error(ErrorKind::Invalid, "no process is running"))?
+            .pid_text
+            .clone();
+        let target = self.resolve(dest, 0)?;
+        let deadline = deadline.map(|d| Deadline {
+            at: Instant::now() + d,
+            wall: SystemTime::now() + d,
+        });
+        self.deliver(&target, Signal::Cancel { from, deadline });
+        Ok(())
+    }
+
+    /// Starts `process.call`: spawns the child, monitored by the caller; returns its PID.
+    pub fn call_start(
+        &self,
+        entry: &str,
+        host: &str,
+        args: Vec<crate::value::Value>,
+    ) -> Result<Pid, ErrorValue> {
+        let me = self
+            .current_process()
+            .ok_or_else(|| error(ErrorKind::Invalid, "no process is running"))?;
+        let spawn = super::Spawn {
+            monitor_by: Some(me.pid),
+            ..super::Spawn::new(entry, host, args)
+        };
+        let child = self.spawn_here(spawn)?;
+        self.with_current(|p| p.local.add_call(child.pid));
+        Ok(child.pid)
+    }
+
+    /// Terminates call children whose callers stopped waiting.
+    pub(super) fn terminate_calls(&self, children: Vec<Pid>) {
+        for child in children {
+            if let Some(child) = self.shared.table.get(child) {
+                self.terminate_process(&child);
+            }
+        }
+    }
+
+    /// Releases everything the process in `slot` held and reports its exit.
+    pub(super) fn finish(&self, slot: u32, exit: Exit) {
+        let Some(mut proc) = self.procs.borrow_mut().remove(slot) else {
+            return;
+        };
+        self.cancel_time_entries(proc.local.time.seqs().collect::<Vec<_>>());
+        let process = proc.local.process.clone();
+        // process.md §10: a call's child is terminated when its caller dies while waiting.
+        let calls = proc.local.take_running_calls();
+        self.terminate_calls(calls);
+        let entry_id = proc.entry.id.clone();
+        drop(proc);
+        let farewell = process.watchers.exit().unwrap_or_default();
+        process.set_gone();
+        self.shared.table.remove(process.pid);
+        if self.shared.hosts[self.host].config.max_processes > 0 {
+            self.shared.hosts[self.host]
+                .live
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        // process.md §6: the names are released first, then each monitor gets its EXIT.
+        for name in &farewell.names {
+            self.shared.registry.release(name, process.pid);
+        }
+        if let Exit::Failed(error) = &exit
+            && !process.watched
+        {
+            log::process_failed(&process.pid_text, &entry_id, error);
+        }
+        let exit = Arc::new(exit);
+        for monitor in farewell.monitors {
+            let signal = Signal::Exit {
+                from: process.pid_text.clone(),
+                pid: process.pid,
+                exit: exit.clone(),
+            };
+            self.deliver_to(monitor, signal);
+        }
+        // A process that both monitors and links gets EXIT before LINK_DOWN. Every linked process
+        // forgets the link (its shared set here, its own set through the signal), so that links
+        // to exited processes do not pile up.
+        let failed = matches!(*exit, Exit::Failed(_));
+        for linked in farewell.links {
+            if let Some(other) = self.shared.table.get(linked) {
+                other.watchers.remove_link(process.pid);
+            }
+            let signal = match failed {
+                true => Signal::LinkDown {
+                    from: process.pid_text.clone(),
+                    pid: process.pid,
+                    exit: exit.clone(),
+                },
+                false => Signal::LinkGone { pid: process.pid },
+            };
+            self.deliver_to(linked, signal);
+        }
+        if process.watched {
+            self.shared.notify_exit(process.pid, &exit);
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Monitors, links and registered names (process.md §8, §13), from the running process.
+//!
+//! A monitor or link is recorded twice: in the target's shared [`Watchers`] (so that its exit
+//! notifies the watcher, see `proc/watchers.rs` for the exit protocol) and in the watcher's own
+//! owner state (so that an EXIT or LINK_DOWN from a target it no longer watches is dropped).
+//!
+//! [`Watchers`]: crate::proc::Watchers
+
+use std::sync::Arc;
+
+use super::core::Core;
+use super::error;
+use crate::bytes::Bytes;
+use crate::error::{ErrorKind, ErrorValue};
+use crate::proc::{Pid, Process, pid};
+
+fn outside_process() -> ErrorValue {
+    error(ErrorKind::Invalid, "no process is running")
+}
+
+fn not_found(dest: &[u8]) -> ErrorValue {
+    let mut message = b"no process ".to_vec();
+    message.extend_from_slice(dest);
+    error(ErrorKind::NotFound, message)
+}
+
+impl Core {
+    /// `process.monitor(dest)`.
+    pub fn monitor(&self, dest: &[u8]) -> Result<(), ErrorValue> {
+        let me = self.current_process().ok_or_else(outside_process)?;
+        let target = self.resolve(dest, 0)?;
+        if target.pid == me.pid {
+            return Ok(());
+        }
+        if self.with_current(|p| p.local.monitors(target.pid)) == Some(true) {
+            let mut message = dest.to_vec();
+            message.extend_from_slice(b" is already monitored");
+            return Err(error(ErrorKind::AlreadyExists, message));
+        }
+        if !target.watchers.add_monitor(me.pid) {
+            return Err(not_found(dest));
+        }
+        self.with_current(|p| p.local.add_monitor(target.pid));
+        Ok(())
+    }
+
+    /// `process.unmonitor(dest)`: idempotent; also drops an EXIT already queued.
+    pub fn unmonitor(&self, dest: &[u8]) -> Result<(), ErrorValue> {
+        let me = self.current_process().ok_or_else(outside_process)?;
+        let Some(pid) = self.pid_of(dest)? else {
+            return Ok(());
+        };
+        if let Some(target) = self.shared.table.get(pid) {
+            target.watchers.remove_monitor(me.pid);
+        }
+        self.with_current(|p| p.local.remove_monitor(pid));
+        Ok(())
+    }
+
+    /// `process.link(dest)`: idempotent; linking yourself does nothing.
+    pub fn link(&self, dest: &[u8]) -> Result<(), ErrorValue> {
+        let me = self.current_process().ok_or_else(outside_process)?;
+        let target = self.resolve(dest, 0)?;
+        if target.pid == me.pid {
+            return Ok(());
+        }
+        if !crate::proc::watchers::link(&me.watchers, me.pid, &target.watchers, target.pid) {
+            return Err(not_found(dest));
+        }
+        self.with_current(|p| p.local.add_link(target.pid));
+        Ok(())
+    }
+
+    /// `process.unlink(dest)`: idempotent; also drops a LINK_DOWN already queued.
+    pub fn unlink(&self, dest: &[u8]) -> Result<(), ErrorValue> {
+        let me = self.current_process().ok_or_else(outside_process)?;
+        let Some(pid) = self.pid_of(dest)? else {
+            return Ok(());
+        };
+        if let Some(target) = self.shared.table.get(pid) {
+            target.watchers.remove_link(me.pid);
+        }
+        me.watchers.remove_link(pid);
+        self.with_current(|p| p.local.remove_link(pid));
+        Ok(())
+    }
+
+    /// The PID `dest` stands for without requiring a live process: `None` for an
+    /// unregistered name (unmonitor and unlink are idempotent).
+    fn pid_of(&self, dest: &[u8]) -> Result<Option<Pid>, ErrorValue> {
+        if dest.first() != Some(&b'{') {
+            return Ok(self.shared.registry.lookup(dest));
+        }
+        match std::str::from_utf8(dest).ok().and_then(pid::parse) {
+            Some(parsed) => Ok(Some(parsed.pid)),
+            None => {
+                let mut message = b"malformed PID '".to_vec();
+                message.extend_from_slice(dest);
+                message.push(b'\'');
+                Err(error(ErrorKind::Invalid, message))
+            }
+        }
+    }
+
+    /// `process.registry.register(name, pid?)`.
+    pub fn register(&self, name: &[u8], pid_text: Option<&[u8]>) -> Result<(), ErrorValue> {
+        let target: Arc<Process> = match pid_text {
+            None => self.current_process().ok_or_else(outside_process)?,
+            Some(text) => {
+                let parsed = std::str::from_utf8(text).ok().and_then(pid::parse);
+                let Some(parsed) = parsed else {
+                    let mut message = b"register: '".to_vec();
+                    message.extend_from_slice(text);
+                    message.extend_from_slice(b"' is not a PID");
+                    return Err(error(ErrorKind::Invalid, message));
+                };
+                let host = self.shared.host_index(parsed.host);
+                self.shared
+                    .table
+                    .get(parsed.pid)
+                    .filter(|p| Some(p.host) == host && !p.is_gone())
+                    .ok_or_else(|| not_found(text))?
+            }
+        };
+        let held = target.watchers.hold_name(name, || {
+            self.shared.registry.insert(name, target.pid).is_ok()
+        });
+        match held {
+            Some(true) => Ok(()),
+            Some(false) => {
+                let mut message = b"the name '".to_vec();
+                message.extend_from_slice(name);
+                message.extend_from_slice(b"' is registered by another process");
+                Err(error(ErrorKind::AlreadyExists, message))
+            }
+            None => Err(not_found(target.pid_text.as_bytes())),
+        }
+    }
+
+    /// `process.registry.lookup(name)`.
+    pub fn lookup(&self, name: &[u8]) -> Result<Arc<str>, ErrorValue> {
+        self.shared
+            .registry
+            .lookup(name)
+            .and_then(|pid| self.shared.table.get(pid))
+            .filter(|p| !p.is_gone())
+            .map(|p| p.pid_text.clone())
+            .ok_or_else(|| {
+                let mut message = b"no process is registered as '".to_vec();
+                message.extend_from_slice(name);
+                message.push(b'\'');
+                error(ErrorKind::NotFound, message)
+            })
+    }
+
+    /// `process.registry.unregister(name)`: whether the name was registered.
+    pub fn unregister(&self, name: &[u8]) -> bool {
+        match self.shared.registry.remove(name) {
+            Some(pid) => {
+                if let Some(holder) = self.shared.table.get(pid) {
+                    holder.watchers.drop_name(name);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Registers `name` for a new child (SpawnBuilder `with_name`): see `spawn.rs`.
+    pub fn name_taken(&self, name: &Bytes) -> bool {
+        self.shared.registry.lookup(name).is_some()
+    }
+}
