@@ -16,6 +16,7 @@ pub mod app;
 pub mod bytes;
 pub mod duration;
 pub mod error;
+pub mod failpoint;
 pub mod log;
 pub mod lua;
 pub mod proc;

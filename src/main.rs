@@ -29,7 +29,7 @@ enum Command {
         #[arg(short = 'x', long = "exec", value_name = "ID")]
         exec: Option<String>,
         /// Worker threads of every host that does not set `workers`.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
         workers: Option<u32>,
         /// Deny permission checks of processes without actor or scope.
         #[arg(long)]
@@ -174,10 +174,15 @@ fn run(path: &Path, exec: Option<String>, workers: Option<u32>, args: Vec<String
             None => ExitCode::SUCCESS,
         },
         Ok(Exit::Failed(error)) => {
-            eprintln!("error: {}", error.message);
+            // The message is written byte for byte: Lua strings need not be UTF-8.
+            let mut text = b"error: ".to_vec();
+            text.extend_from_slice(&error.message);
+            text.push(b'\n');
             if let Some(stack) = error.stack.as_deref().filter(|s| !s.trim().is_empty()) {
-                eprintln!("{}", stack.trim_end());
+                text.extend_from_slice(stack.trim_end().as_bytes());
+                text.push(b'\n');
             }
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &text);
             ExitCode::from(1)
         }
         Err(error) => {

@@ -361,3 +361,71 @@ fn the_echo_example_upper_cases_stdin_until_an_empty_line() {
     let to_the_end = moonweave_with_input(&["run", &echo], b"last line without newline");
     assert_eq!(to_the_end.ok(), "LAST LINE WITHOUT NEWLINE\n");
 }
+
+#[test]
+fn worker_counts_above_1024_are_refused_before_anything_starts() {
+    let app = app(&[
+        (
+            "app.yaml",
+            "namespace: app\nentries:\n  - {name: processes, kind: process.host, host: {workers: 100000000}}\n  - {name: main, kind: process.lua, source: file://main.lua}\n",
+        ),
+        ("main.lua", "return function() return 0 end"),
+    ]);
+    let out = moonweave(&["check", app.dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("host.workers must be an integer from 1 to 1024"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(app.run(&[]).code, 2);
+    let plain = common::app(&[("main.lua", "return function() return 0 end")]);
+    let out = plain.run(&["--workers", "100000"]);
+    assert_eq!(out.code, 2, "--workers 100000 must be a usage error");
+    assert!(out.stderr.contains("100000"), "{}", out.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_is_walked_once_and_links_outside_the_app_are_refused() {
+    let app = app(&[
+        ("main.lua", "return function() return 7 end"),
+        ("sub/util.lua", "return {}"),
+    ]);
+    std::os::unix::fs::symlink(&app.dir, app.path("sub/loop")).unwrap();
+    std::os::unix::fs::symlink(&app.dir, app.path("again")).unwrap();
+    // A loop is skipped, not walked forever: check and run finish.
+    let out = moonweave(&["check", app.dir.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(app.run(&[]).code, 7);
+
+    let outside = common::app(&[("secret.lua", "return function() return 'leaked' end")]);
+    let linked = common::app(&[("main.lua", "return function() return 0 end")]);
+    std::os::unix::fs::symlink(outside.path("secret.lua"), linked.path("secret.lua")).unwrap();
+    let out = moonweave(&["check", linked.dir.to_str().unwrap()]);
+    assert_eq!(
+        out.code, 1,
+        "a linked file outside the app was read: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("outside the app directory"),
+        "{}",
+        out.stderr
+    );
+
+    let yaml = common::app(&[(
+        "app.yaml",
+        "namespace: app\nentries:\n  - {name: main, kind: process.lua, source: file://link.lua}\n",
+    )]);
+    std::os::unix::fs::symlink(outside.path("secret.lua"), yaml.path("link.lua")).unwrap();
+    let out = moonweave(&["check", yaml.dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("leads outside the app directory"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(yaml.run(&[]).code, 2);
+}

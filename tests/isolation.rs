@@ -104,20 +104,52 @@ fn a_busy_loop_does_not_starve_other_processes_on_its_worker() {
     assert_eq!(app.run(&["--workers", "1"]).ok(), "1\n2\n3\n");
 }
 
+/// With preemption a busy main gives its worker up and the child it spawned runs meanwhile;
+/// with `preemption_budget: 0` it does not, so the child's message is not there yet when the
+/// loop ends. (The previous version of this test passed with preemption on as well.)
 #[test]
 fn preemption_can_be_turned_off_per_host_and_a_busy_main_still_finishes() {
-    let app = app(&[
-        (
-            "app.yaml",
-            "namespace: app\nentries:\n  - {name: main, kind: process.lua, source: file://main.lua}\n  - {name: processes, kind: process.host, host: {preemption_budget: 0}}\n",
-        ),
-        (
-            "main.lua",
-            "return function() local n = 0 for i = 1, 3000000 do n += i end return n % 256 end",
-        ),
-    ]);
+    let files = |budget: &str| {
+        vec![
+            (
+                "app.yaml".to_string(),
+                format!(
+                    "namespace: app\nentries:\n  - {{name: main, kind: process.lua, source: file://main.lua}}\n  - {{name: child, kind: process.lua, source: file://child.lua}}\n  - {{name: processes, kind: process.host, host: {{workers: 1{budget}}}}}\n"
+                ),
+            ),
+            (
+                "main.lua".to_string(),
+                r##"return function()
+                    process.spawn("app:child", "app:processes", process.pid())
+                    local n = 0
+                    for i = 1, 3000000 do n += i end
+                    local r = channel.select{process.inbox():case_receive(), default = true}
+                    print(if r.default then "child had not run" else "child ran meanwhile")
+                    return n % 256
+                end"##
+                    .to_string(),
+            ),
+            (
+                "child.lua".to_string(),
+                "return function(parent) process.send(parent, 'ran') end".to_string(),
+            ),
+        ]
+    };
+    let run = |budget: &str| {
+        let files = files(budget);
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        app(&borrowed).run(&[])
+    };
     // 3000000 * 3000001 / 2 = 4500001500000, whose remainder modulo 256 is 96.
-    assert_eq!(app.run(&[]).code, 96);
+    let off = run(", preemption_budget: 0");
+    assert_eq!(off.code, 96, "{}", off.stderr);
+    assert_eq!(off.stdout, "child had not run\n");
+    let on = run("");
+    assert_eq!(on.code, 96, "{}", on.stderr);
+    assert_eq!(on.stdout, "child ran meanwhile\n");
 }
 
 #[test]
@@ -213,4 +245,37 @@ fn load_compiles_source_into_the_calling_process_globals() {
     assert_eq!(lines[2], "nil\ttrue");
     assert_eq!(lines[3], "false\ttrue", "a non-string source raises");
     assert_eq!(lines[4], "nil", "bytecode must not load");
+}
+
+/// Runs `main.lua` with the failpoint `name` armed (debug builds panic there on purpose).
+fn with_failpoint(name: &str, source: &str) -> common::Outcome {
+    let app = app(&[("main.lua", source)]);
+    common::moonweave_with_env(
+        &["run", app.dir.to_str().unwrap()],
+        &[("MOONWEAVE_FAILPOINT", name)],
+    )
+}
+
+#[test]
+fn a_panic_in_the_worker_loop_fails_the_runtime_loudly_instead_of_hanging() {
+    for point in ["worker-loop", "finish"] {
+        let out = with_failpoint(point, "return function() return 0 end");
+        assert_eq!(out.code, 1, "{point}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("runtime failed") && out.stderr.contains("panicked"),
+            "{point}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn a_panic_while_a_process_runs_ends_that_process_with_internal() {
+    let out = with_failpoint("run", "return function() return 0 end");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error: runtime panic: failpoint run"),
+        "{}",
+        out.stderr
+    );
 }

@@ -195,7 +195,7 @@ impl App {
                 None
             }
         } else if path.is_dir() {
-            let yaml_files = yaml::definition_candidates(path);
+            let yaml_files = yaml::definition_candidates(path, &mut problems);
             match yaml::load_definitions(path, &yaml_files, &mut problems) {
                 Some(app) => Some(app),
                 None if problems.is_empty() => zero::load_directory(path, &mut problems),
@@ -373,10 +373,35 @@ fn relative_name(root: &Path, path: &Path) -> String {
 }
 
 /// Files below `dir` (recursively, skipping directories whose name starts with `.`), sorted.
-fn walk(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
+///
+/// Symbolic links are followed, but a directory is walked once (a link cycle is skipped, not
+/// walked forever), and a file or directory whose real path lies outside `dir` is a problem
+/// (app-format.md §1: paths stay inside the app directory after links are resolved).
+fn walk(dir: &Path, keep: &dyn Fn(&Path) -> bool, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
     let mut found = Vec::new();
+    let Ok(root) = std::fs::canonicalize(dir) else {
+        return found;
+    };
+    let mut visited = std::collections::HashSet::new();
     let mut stack = vec![dir.to_path_buf()];
+    let outside = |path: &Path, problems: &mut Vec<Problem>| {
+        problems.push(Problem::new(
+            path,
+            None,
+            "a symbolic link leads outside the app directory",
+        ));
+    };
     while let Some(dir) = stack.pop() {
+        let Ok(real) = std::fs::canonicalize(&dir) else {
+            continue;
+        };
+        if !real.starts_with(&root) {
+            outside(&dir, problems);
+            continue;
+        }
+        if !visited.insert(real) {
+            continue; // reached again through a link
+        }
         let Ok(read) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -388,7 +413,11 @@ fn walk(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
                     stack.push(path);
                 }
             } else if keep(&path) {
-                found.push(path);
+                match std::fs::canonicalize(&path) {
+                    Ok(real) if real.starts_with(&root) => found.push(path),
+                    Ok(_) => outside(&path, problems),
+                    Err(_) => {}
+                }
             }
         }
     }

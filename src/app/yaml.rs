@@ -107,10 +107,12 @@ fn line(node: &Node) -> Option<usize> {
 }
 
 /// Every `*.yaml` / `*.yml` file below `dir`.
-pub fn definition_candidates(dir: &Path) -> Vec<PathBuf> {
-    walk(dir, &|p| {
-        p.extension().is_some_and(|e| e == "yaml" || e == "yml")
-    })
+pub fn definition_candidates(dir: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    walk(
+        dir,
+        &|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"),
+        problems,
+    )
 }
 
 /// One definition file being read: where problems go and how references resolve.
@@ -537,6 +539,20 @@ impl FileReader<'_> {
             self.problem(
                 line(node),
                 format!("{id}: source file '{text}' does not exist"),
+            );
+            return None;
+        }
+        let inside = match (
+            std::fs::canonicalize(&normal),
+            std::fs::canonicalize(self.root),
+        ) {
+            (Ok(real), Ok(root)) => real.starts_with(root),
+            _ => false,
+        };
+        if !inside {
+            self.problem(
+                line(node),
+                format!("{id}: source '{text}' is a link that leads outside the app directory"),
             );
             return None;
         }

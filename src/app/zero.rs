@@ -35,7 +35,11 @@ pub fn load_single_file(path: &Path, problems: &mut Vec<Problem>) -> Option<App>
 
 /// Every `.lua` file below `dir` → an entry: `x.lua` → `app:x`, `sub/dir/y.lua` → `app.sub.dir:y`.
 pub fn load_directory(dir: &Path, problems: &mut Vec<Problem>) -> Option<App> {
-    let files = walk(dir, &|p| p.extension().is_some_and(|e| e == "lua"));
+    let files = walk(
+        dir,
+        &|p| p.extension().is_some_and(|e| e == "lua"),
+        problems,
+    );
     if files.is_empty() {
         problems.push(Problem::new(
             dir,

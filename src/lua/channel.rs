@@ -72,11 +72,16 @@ impl Drop for ChannelObject {
 pub fn release_dropped(core: &Core) {
     let dropped = DROPPED.with(|d| std::mem::take(&mut *d.borrow_mut()));
     for (owner, id) in dropped {
-        core.with_proc(owner.slot, |p| {
-            if p.local.process.pid == owner.pid {
-                p.local.tasks.drop_channel(id);
+        let entry = core.with_proc(owner.slot, |p| {
+            if p.local.process.pid != owner.pid {
+                return None;
             }
+            p.local.tasks.drop_channel(id);
+            p.local.time.remove_for_channel(id)
         });
+        if let Some(Some(entry)) = entry {
+            core.cancel_time_entries([entry.seq]);
+        }
     }
 }
 

@@ -774,7 +774,10 @@ impl<'a> Stack<'a> {
             Some(b'@' | b'=') => &chunk_name[1..],
             _ => chunk_name,
         };
+        // `rawset` is replaced by a guarded one (vm.rs); without this the compiler would call
+        // Luau's own builtin directly ("fastcall") and bypass the guard.
         let bytecode = mlua::chunk::Compiler::new()
+            .add_disabled_builtin("rawset")
             .compile(source)
             .map_err(|e| match e {
                 // The compiler's message starts at the line: `:12: message`.

@@ -126,8 +126,10 @@ impl ProcessLua {
 pub enum Outcome {
     /// Every task waits: the process waits for a signal or a timer.
     Waiting,
-    /// Preempted, or a task yielded: run it again later.
+    /// A task yielded (`coroutine.yield()`, `time.sleep(0)`): others run first.
     Yielded,
+    /// The preemption budget was spent: the same task resumes on the next run.
+    Preempted,
     /// The process exited.
     Exited(Exit),
     /// `process.upgrade` was called: start the new code.
@@ -147,6 +149,7 @@ enum Step {
 impl super::Vm {
     /// Runs the process in `slot` until it waits, yields or exits.
     pub fn run(&self, core: &Core, slot: u32) -> Outcome {
+        crate::failpoint::hit("run");
         preempt::enter();
         loop {
             let step = core.with_proc(slot, |p| {
@@ -290,7 +293,7 @@ impl super::Vm {
                 stack.pop(n);
                 if preempt::take_preempted() {
                     core.with_proc(slot, |p| p.lua.preempted = Some(task));
-                    return Some(Outcome::Yielded);
+                    return Some(Outcome::Preempted);
                 }
                 let blocked = core.with_proc(slot, |p| {
                     p.lua.delivery = None;

@@ -78,6 +78,9 @@ pub struct TimeEntries {
     entries: Vec<Option<(u32, TimeEntry)>>,
     free: Vec<u32>,
     next_generation: u32,
+    /// The entry feeding each time channel, so that a channel nobody can reach takes its
+    /// entry with it.
+    by_channel: HashMap<ChanId, TimeId, ahash::RandomState>,
 }
 
 impl TimeEntries {
@@ -95,7 +98,11 @@ impl TimeEntries {
                 (self.entries.len() - 1) as u32
             }
         };
-        TimeId { index, generation }
+        let id = TimeId { index, generation };
+        if let TimeKind::Channel { channel, .. } = entry.kind {
+            self.by_channel.insert(channel, id);
+        }
+        id
     }
 
     /// The entry `id`, if it is still pending.
@@ -119,7 +126,28 @@ impl TimeEntries {
         self.get(id)?;
         let (_, entry) = self.entries[id.index as usize].take()?;
         self.free.push(id.index);
+        if let TimeKind::Channel { channel, .. } = entry.kind
+            && self.by_channel.get(&channel) == Some(&id)
+        {
+            self.by_channel.remove(&channel);
+        }
         Some(entry)
+    }
+
+    /// Removes the entry feeding `channel` (the channel is gone); returns it.
+    pub fn remove_for_channel(&mut self, channel: ChanId) -> Option<TimeEntry> {
+        let id = *self.by_channel.get(&channel)?;
+        self.remove(id)
+    }
+
+    /// Number of pending entries.
+    pub fn len(&self) -> usize {
+        self.entries.iter().flatten().count()
+    }
+
+    /// Whether no entry is pending.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The entry whose heap key is `seq`.
@@ -162,6 +190,7 @@ impl TimeEntries {
                 self.free.push(index as u32);
             }
         }
+        self.by_channel.clear();
         seqs
     }
 }

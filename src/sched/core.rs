@@ -313,7 +313,7 @@ impl Core {
     }
 
     /// Forgets the heap entries of a process that exits or upgrades.
-    pub(super) fn cancel_time_entries(&self, seqs: impl IntoIterator<Item = u64>) {
+    pub fn cancel_time_entries(&self, seqs: impl IntoIterator<Item = u64>) {
         let mut timers = self.timers.borrow_mut();
         for seq in seqs {
             timers.cancel(seq);

@@ -140,6 +140,7 @@ impl Core {
         let Some(mut proc) = self.procs.borrow_mut().remove(slot) else {
             return;
         };
+        crate::failpoint::hit("finish");
         self.cancel_time_entries(proc.local.time.seqs().collect::<Vec<_>>());
         let process = proc.local.process.clone();
         // process.md §10: a call's child is terminated when its caller dies while waiting.

@@ -83,12 +83,17 @@ pub(super) fn run(
     drop(vm);
 }
 
-/// On a host without preemption: whether the running process must stop anyway.
+/// On a host without preemption: whether the running process must give the worker back for a
+/// moment: it was terminated, a timer (a cancel deadline) is due, or signals wait to be sorted
+/// (one may be a kill or a deadline). It then resumes first (`Outcome::Preempted`).
 fn must_stop_running() -> bool {
     let Some(core) = super::current_core() else {
         return false;
     };
+    let remote = &core.shared.hosts[core.host].workers[core.index];
     core.current_process().is_some_and(|p| p.is_gone())
+        || !remote.inbound.is_empty()
+        || core.shared.is_stopping()
         || core
             .timers
             .try_borrow_mut()
@@ -99,6 +104,7 @@ fn work(core: &Rc<Core>, vm: &Vm, parking: &Parking) {
     let mut tick: u32 = 0;
     while !core.shared.is_stopping() {
         tick = tick.wrapping_add(1);
+        crate::failpoint::hit("worker-loop");
         take_inbound(core);
         let next_timer = core.fire_due_timers();
         match next_work(core, tick.is_multiple_of(FAIRNESS_INTERVAL)) {
@@ -239,6 +245,13 @@ fn execute(core: &Core, vm: &Vm, work: Work) {
             });
         }
         Outcome::Yielded => core.ready.borrow_mut().push_back(slot),
+        // Preempted: to the back of the queue, so that others run. On a host without
+        // preemption the process only stopped so that signals and timers are seen: it goes on
+        // first.
+        Outcome::Preempted if core.config().preemption_budget == 0 => {
+            core.ready.borrow_mut().push_front(slot)
+        }
+        Outcome::Preempted => core.ready.borrow_mut().push_back(slot),
         Outcome::Upgrade => {
             upgrade(core, slot);
             core.ready.borrow_mut().push_back(slot);

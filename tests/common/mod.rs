@@ -54,6 +54,8 @@ pub struct Outcome {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// stderr as written, for tests of bytes that are not UTF-8.
+    pub stderr_bytes: Vec<u8>,
 }
 
 impl From<Output> for Outcome {
@@ -62,6 +64,7 @@ impl From<Output> for Outcome {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            stderr_bytes: output.stderr,
         }
     }
 }
@@ -78,14 +81,61 @@ impl Outcome {
     }
 }
 
+/// How long a run may take before the test calls it hung. Not a performance bound: the runs
+/// take well under a second; this only turns a hang into a failure instead of a stuck CI.
+const HANG: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Waits for `child`, reading its output, and fails the test if it does not finish in [`HANG`].
+fn finish(mut child: std::process::Child) -> Outcome {
+    use std::io::Read;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the binary can be waited for") {
+            break status;
+        }
+        if started.elapsed() > HANG {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("moonweave did not finish within {HANG:?}: it hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout was read"),
+        stderr: err.join().expect("stderr was read"),
+    }
+    .into()
+}
+
 /// Runs the binary with `args` and no standard input.
 pub fn moonweave(args: &[&str]) -> Outcome {
-    Command::new(env!("CARGO_BIN_EXE_moonweave"))
+    moonweave_with_env(args, &[])
+}
+
+/// Runs the binary with `args`, the environment variables `env` and no standard input.
+pub fn moonweave_with_env(args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let child = Command::new(env!("CARGO_BIN_EXE_moonweave"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
-        .output()
-        .expect("the moonweave binary runs")
-        .into()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the moonweave binary runs");
+    finish(child)
 }
 
 /// Runs the binary with `args`, feeding `input` to its standard input through a pipe.
@@ -103,9 +153,9 @@ pub fn moonweave_with_input(args: &[&str], input: &[u8]) -> Outcome {
     let feeder = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
     });
-    let output = child.wait_with_output().expect("the binary finishes");
+    let outcome = finish(child);
     feeder.join().expect("the input was written");
-    output.into()
+    outcome
 }
 
 /// Runs a single-file program `main.lua` with `source` and returns the outcome.
