@@ -23,6 +23,8 @@ pub mod raw;
 mod run;
 pub mod time;
 mod vm;
+#[cfg(test)]
+mod walker;
 
 pub use raw::LuaRef;
 pub use run::{Outcome, ProcessLua};

@@ -632,6 +632,29 @@ impl<'a> Stack<'a> {
         unsafe { ffi::lua_getmetatable(self.state, index) != 0 }
     }
 
+    /// Pushes upvalue `n` (1-based) of the function at `index`; `false` (nothing pushed) when
+    /// it has no such upvalue. For walking what a function holds, never for changing it.
+    pub fn push_upvalue(self, index: c_int, n: c_int) -> bool {
+        if self.kind(index) != Kind::Function {
+            return false;
+        }
+        self.ensure(1);
+        // SAFETY: valid state; `index` is a function; room checked. `lua_getupvalue` pushes the
+        // value only when it returns a name.
+        unsafe { !ffi::lua_getupvalue(self.state, index, n).is_null() }
+    }
+
+    /// Pushes the environment of the function at `index` (nil for C functions).
+    pub fn push_environment(self, index: c_int) {
+        if self.kind(index) != Kind::Function {
+            self.push_nil();
+            return;
+        }
+        self.ensure(1);
+        // SAFETY: valid state; `index` is a function; room checked.
+        unsafe { ffi::lua_getfenv(self.state, index) }
+    }
+
     /// Sets the metatable of the table at `index` to the table on top (popped).
     pub fn set_metatable(self, index: c_int) {
         if self.kind(index) == Kind::Table && self.kind(-1) == Kind::Table {

@@ -45,6 +45,8 @@ pub use self::core::{Core, Proc, current_core};
 pub(crate) use self::spawn::Spawn;
 pub use self::spawn::SpawnExtras;
 pub use self::stop::Waker;
+#[cfg(test)]
+pub(crate) use self::worker::testing;
 
 use crate::app::{App, HostConfig, ProcessEntry};
 use crate::error::{ErrorKind, ErrorValue};
@@ -326,6 +328,61 @@ impl Scheduler {
         Ok(scheduler)
     }
 
+    /// A scheduler whose single worker runs on the test's thread (see `worker::testing`).
+    #[cfg(test)]
+    fn without_threads(app: Arc<App>) -> std::io::Result<Scheduler> {
+        let mut config = HostConfig {
+            workers: Some(1),
+            ..HostConfig::default()
+        };
+        if let Some((_, c)) = app.hosts().next() {
+            config = HostConfig {
+                workers: Some(1),
+                ..c.clone()
+            };
+        }
+        let deque = Worker::new_lifo();
+        let (idle, _parking) = park::Idle::new();
+        let host = Host {
+            id: crate::app::DEFAULT_HOST.to_string(),
+            config,
+            injector: Injector::new(),
+            workers: vec![Remote {
+                inbound: Injector::new(),
+                stealer: deque.stealer(),
+                idle,
+            }],
+            live: AtomicUsize::new(0),
+            searching: AtomicUsize::new(0),
+        };
+        let shared = Arc::new(Shared {
+            host_ids: [(host.id.clone(), 0)].into_iter().collect(),
+            hosts: vec![host],
+            app,
+            table: ProcessTable::new(),
+            registry: Registry::default(),
+            next_serial: AtomicU64::new(1),
+            stopping: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            watchers: Mutex::default(),
+            failure: Mutex::default(),
+        });
+        TEST_DEQUE.with(|d| *d.borrow_mut() = Some(deque));
+        Ok(Scheduler {
+            shared,
+            threads: Vec::new(),
+        })
+    }
+
+    /// The shared state and the deque of the test worker.
+    #[cfg(test)]
+    fn test_worker_parts(&self) -> (Arc<Shared>, Worker<SpawnRequest>) {
+        let deque = TEST_DEQUE
+            .with(|d| d.borrow_mut().take())
+            .expect("made by without_threads");
+        (self.shared.clone(), deque)
+    }
+
     /// Spawns a process from outside the runtime.
     pub fn spawn(&self, entry: &str, host: &str, args: Vec<Value>) -> Result<Arc<str>, ErrorValue> {
         let process = self.shared.spawn(None, Spawn::new(entry, host, args))?;
@@ -416,6 +473,12 @@ impl Drop for Scheduler {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    static TEST_DEQUE: std::cell::RefCell<Option<Worker<SpawnRequest>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// An error of `kind`.

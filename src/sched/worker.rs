@@ -313,3 +313,54 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string())
 }
+
+/// A worker run on the calling thread, for unit tests that need a real VM and real processes.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::app::App;
+
+    /// One host with one worker whose loop the test drives.
+    pub struct TestWorker {
+        pub scheduler: super::super::Scheduler,
+        pub core: Rc<Core>,
+        pub vm: Rc<Vm>,
+    }
+
+    impl TestWorker {
+        /// A runtime for `app` with no worker threads, and a worker on this thread.
+        pub fn new(app: App) -> TestWorker {
+            let scheduler =
+                super::super::Scheduler::without_threads(Arc::new(app)).expect("a scheduler");
+            let (shared, deque) = scheduler.test_worker_parts();
+            let core = Core::new(shared, 0, 0, deque);
+            let vm = Vm::new(&core).expect("the VM is built");
+            TestWorker {
+                scheduler,
+                core,
+                vm,
+            }
+        }
+
+        /// Runs until no process can run (every one waits or has exited).
+        pub fn run_until_idle(&self) {
+            let mut tick = 0u32;
+            loop {
+                tick = tick.wrapping_add(1);
+                take_inbound(&self.core);
+                self.core.fire_due_timers();
+                match next_work(&self.core, false) {
+                    Some(work) => {
+                        execute(&self.core, &self.vm, work);
+                        self.vm.release_dropped(&self.core);
+                    }
+                    None => return,
+                }
+                assert!(tick < 1_000_000, "the processes never went idle");
+            }
+        }
+    }
+}
