@@ -235,6 +235,8 @@ fn errors_from_runtime_functions_name_the_callers_file_not_the_runtimes() {
             print(pcall(msg.payload, msg, 5))
             print(pcall(process.inbox().receive, process.inbox(), 100))
             print(pcall(channel.new, "x"))
+            print(pcall(coroutine.resume, {}))
+            print(pcall(coroutine.close, 1))
             local ok, err = pcall(function() return msg:payload() + {} end)
             print(ok, err)
         end"##,
@@ -256,7 +258,15 @@ fn errors_from_runtime_functions_name_the_callers_file_not_the_runtimes() {
         "receive(100) must raise: {}",
         lines[1]
     );
-    assert!(lines[3].starts_with("false\tmain.lua:"), "{}", lines[3]);
+    assert_eq!(
+        lines[3],
+        "false\tinvalid argument #1 to 'resume' (thread expected, got table)"
+    );
+    assert_eq!(
+        lines[4],
+        "false\tinvalid argument #1 to 'close' (thread expected, got number)"
+    );
+    assert!(lines[5].starts_with("false\tmain.lua:"), "{}", lines[5]);
 }
 
 #[test]

@@ -61,6 +61,7 @@ fn an_exponentially_large_payload_is_refused_at_once() {
             local ok, err = process.send(process.pid(), "x", t)
             print(ok, err:kind(), err:message())
             print(process.spawn("app:main", "app:processes", t))
+            print(require("json").encode(t))
             -- Shared subtables within the budget are copied once per path: a tree arrives.
             local s = {}
             for _ = 1, 10 do s = {s, s} end
@@ -86,7 +87,12 @@ fn an_exponentially_large_payload_is_refused_at_once() {
         "{}",
         lines[1]
     );
-    assert_eq!(lines[2], "true\ttrue");
+    assert!(
+        lines[2].starts_with("nil\tjson.encode: a value that would encode more than"),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[3], "true\ttrue");
     assert!(out.stderr.contains("payload too large"), "{}", out.stderr);
 }
 

@@ -148,7 +148,7 @@ fn uncopyable(stack: Stack<'_>, index: c_int) -> ErrorValue {
 
 /// The size of the copy of the value at `index` (each table measured once), or why it cannot
 /// be copied.
-fn measure(stack: Stack<'_>, index: c_int) -> Result<u64, ErrorValue> {
+pub fn measure(stack: Stack<'_>, index: c_int) -> Result<u64, ErrorValue> {
     let mut sizes: HashMap<usize, u64, ahash::RandomState> = HashMap::default();
     let mut path = Vec::new();
     measure_value(stack, index, &mut sizes, &mut path)

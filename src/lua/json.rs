@@ -24,6 +24,12 @@ struct Encoder {
     /// Tables being encoded, outermost first: a table met again is a cycle.
     tables: Vec<usize>,
     path: Vec<String>,
+    /// Every table encoded so far: one met a second time is shared, and a value sharing
+    /// tables can stand for an exponentially large text (`t = {t, t}` forty times).
+    seen: std::collections::HashSet<usize, ahash::RandomState>,
+    /// The index of the value being encoded, measured once sharing is found.
+    root: c_int,
+    measured: bool,
 }
 
 impl Encoder {
@@ -81,6 +87,20 @@ impl Encoder {
         let id = stack.pointer(table);
         if self.tables.contains(&id) {
             return Err(self.error("a table that contains itself"));
+        }
+        if !self.seen.insert(id) && !self.measured {
+            // Shared tables: the text is bounded like a copy (process.md §1), measured in
+            // time linear in the value before going on.
+            self.measured = true;
+            match super::convert::measure(stack, self.root) {
+                Ok(size) if size <= super::convert::MAX_VALUES => {}
+                _ => {
+                    return Err(self.error(format!(
+                        "a value that would encode more than {} values (shared tables repeat)",
+                        super::convert::MAX_VALUES
+                    )));
+                }
+            }
         }
         if self.tables.len() >= MAX_DEPTH {
             return Err(self.error(format!("tables nested deeper than {MAX_DEPTH} levels")));
@@ -183,10 +203,18 @@ pub fn write_string(out: &mut Vec<u8>, text: &str) {
 
 /// Encodes the value at `index` as compact JSON.
 pub fn encode(stack: Stack<'_>, index: c_int) -> Result<Vec<u8>, EncodeError> {
+    let root = if index < 0 {
+        stack.top() + index + 1
+    } else {
+        index
+    };
     let mut encoder = Encoder {
         out: Vec::new(),
         tables: Vec::new(),
         path: Vec::new(),
+        seen: Default::default(),
+        root,
+        measured: false,
     };
     encoder.value(stack, index)?;
     Ok(encoder.out)
