@@ -8,8 +8,9 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
-/// Bytes stored without an allocation.
-pub const INLINE: usize = 22;
+/// Bytes stored without an allocation: enough for a PID text on a host with a short id
+/// (`{app:processes|0x00001}` is 23 bytes), the most common payload string.
+pub const INLINE: usize = 30;
 
 #[derive(Clone)]
 enum Repr {
@@ -187,6 +188,6 @@ mod tests {
             assert_eq!(Bytes::from(text.to_vec()), bytes);
         }
         assert_ne!(Bytes::from(&b"\xff"[..]), Bytes::from(&b"\xfe"[..]));
-        assert_eq!(std::mem::size_of::<Bytes>(), 24);
+        assert_eq!(std::mem::size_of::<Bytes>(), 32);
     }
 }

@@ -41,10 +41,18 @@ impl From<ErrorValue> for Stop {
     }
 }
 
+/// A hasher for sets of table addresses made per copy: fixed keys, so that making one costs
+/// nothing (a random seed per send showed up in profiles at 5 %).
+fn hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(0x6d6f_6f6e, 0x7765_6176, 0x6520_636f, 0x7079_2121)
+}
+
 struct Copier {
     /// Tables on the current path (cycle detection and depth).
     path: Vec<usize>,
-    /// Tables copied so far, when looking for sharing.
+    /// Whether to look for tables reached twice (the first pass).
+    look_for_sharing: bool,
+    /// Tables copied so far, when looking for sharing; made on the first table.
     seen: Option<std::collections::HashSet<usize, ahash::RandomState>>,
     /// Values copied so far.
     count: u64,
@@ -83,8 +91,11 @@ impl Copier {
                 "cannot copy a table that contains itself",
             )));
         }
-        if let Some(seen) = &mut self.seen
-            && !seen.insert(id)
+        if self.look_for_sharing
+            && !self
+                .seen
+                .get_or_insert_with(|| std::collections::HashSet::with_hasher(hasher()))
+                .insert(id)
         {
             return Err(Stop::Shared);
         }
@@ -149,7 +160,7 @@ fn uncopyable(stack: Stack<'_>, index: c_int) -> ErrorValue {
 /// The size of the copy of the value at `index` (each table measured once), or why it cannot
 /// be copied.
 pub fn measure(stack: Stack<'_>, index: c_int) -> Result<u64, ErrorValue> {
-    let mut sizes: HashMap<usize, u64, ahash::RandomState> = HashMap::default();
+    let mut sizes: HashMap<usize, u64, ahash::RandomState> = HashMap::with_hasher(hasher());
     let mut path = Vec::new();
     measure_value(stack, index, &mut sizes, &mut path)
 }
@@ -203,7 +214,8 @@ fn measure_value(
 pub fn to_values(stack: Stack<'_>, first: c_int, last: c_int) -> Result<Vec<Value>, ErrorValue> {
     let mut copier = Copier {
         path: Vec::new(),
-        seen: Some(Default::default()),
+        look_for_sharing: true,
+        seen: None,
         count: 0,
     };
     let mut values = Vec::with_capacity((last - first + 1).max(0) as usize);
@@ -240,6 +252,7 @@ pub fn to_values(stack: Stack<'_>, first: c_int, last: c_int) -> Result<Vec<Valu
     }
     let mut copier = Copier {
         path: Vec::new(),
+        look_for_sharing: false,
         seen: None,
         count: 0,
     };

@@ -270,16 +270,6 @@ lua_fn! {
 }
 
 lua_fn! {
-    /// `rt.exit_error(value, traceback)`: the error object a raised value becomes.
-    pub fn exit_error_fn(stack) {
-        let trace = stack.bytes(2).map(|t| clean_traceback(&String::from_utf8_lossy(t)));
-        let error = exit_error(stack, 1, trace);
-        stack.push_object(ErrorObject(error));
-        raw::values(1)
-    }
-}
-
-lua_fn! {
     /// `rt.error_of(kind, message)`: a new error object.
     pub fn error_of(stack) {
         let kind = stack.bytes(1).and_then(kind_named).unwrap_or(ErrorKind::Unknown);

@@ -329,6 +329,11 @@ impl<'a> Stack<'a> {
     }
 
     fn valid(self, index: c_int) -> bool {
+        if index > 0 {
+            // Luau reads a positive index above the top as "none", within the C function's
+            // reserved stack; no need to ask for the top.
+            return true;
+        }
         // SAFETY: valid state.
         let top = unsafe { ffi::lua_gettop(self.state) };
         (index > 0 && index <= top)

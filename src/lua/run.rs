@@ -90,6 +90,7 @@ impl ProcessLua {
     fn add_thread(&mut self, task: TaskId, thread: Thread, nargs: c_int) {
         let index = task.index();
         if self.threads.len() <= index {
+            self.threads.reserve_exact(index + 1 - self.threads.len());
             self.threads.resize_with(index + 1, || None);
         }
         self.threads[index] = Some(TaskThread {
@@ -154,7 +155,7 @@ impl super::Vm {
         loop {
             let step = core.with_proc(slot, |p| {
                 if let Some(reason) = p.local.kill.take() {
-                    return Step::Stop(Exit::Failed(reason));
+                    return Step::Stop(Exit::Failed(*reason));
                 }
                 if p.upgrade.is_some() {
                     return Step::Upgrade;
@@ -236,7 +237,7 @@ impl super::Vm {
         let main = self.main();
         let mut made: Option<(Thread, LuaRef, c_int)> = None;
         let protected = raw::protect(main, &mut |stack| {
-            stack.push_ref(&self.body);
+            stack.push_ref(&self.start);
             stack.push_ref(&chunk);
             stack.clone_function(-1);
             stack.remove(-2);
@@ -315,11 +316,7 @@ impl super::Vm {
                 if main {
                     return Some(Outcome::Exited(finish(stack)));
                 }
-                // A spawned task returns `true` or `false, err` (see bootstrap.luau).
-                if !stack.truthy(1) {
-                    let error = exit_error(stack, 2, None);
-                    return Some(Outcome::Exited(Exit::Failed(error)));
-                }
+                // A spawned task's results are dropped.
                 stack.set_top(0);
                 core.with_proc(slot, |p| {
                     p.local.tasks.finish(task);
@@ -328,22 +325,21 @@ impl super::Vm {
                 None
             }
             Status::Failed => {
-                let error = exit_error(stack, -1, None);
+                // The failed coroutine keeps its frames: the traceback is where it raised.
+                let trace = super::errors::clean_traceback(&stack.traceback());
+                let error = exit_error(stack, -1, Some(trace));
                 Some(Outcome::Exited(Exit::Failed(error)))
             }
         }
     }
 }
 
-/// Interprets the results of the main task's body: `true, v, e…` or `false, err`.
+/// Interprets what the main task returned: `v, e…` (process.md §6).
 fn finish(stack: Stack<'_>) -> Exit {
-    if !stack.truthy(1) {
+    if stack.top() >= 2 && stack.truthy(2) {
         return Exit::Failed(exit_error(stack, 2, None));
     }
-    if stack.top() >= 3 && stack.truthy(3) {
-        return Exit::Failed(exit_error(stack, 3, None));
-    }
-    match convert::to_value(stack, 2) {
+    match convert::to_value(stack, 1) {
         Ok(value) => Exit::Normal(value),
         Err(e) => Exit::Failed(ErrorValue::new(
             ErrorKind::Invalid,
@@ -445,10 +441,7 @@ lua_fn! {
             ));
         }
         let core = core()?;
-        let vm = super::vm::current_vm().ok_or_else(|| Raise::Text("no VM".into()))?;
-        let nargs = stack.top();
-        stack.push_ref(&vm.task);
-        stack.insert(1);
+        let nargs = stack.top() - 1;
         let thread = stack.new_thread(nargs);
         core.with_current(|p| {
             let task = p.local.tasks.spawn();

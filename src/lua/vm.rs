@@ -29,10 +29,8 @@ use crate::sched::Core;
 pub struct Vm {
     lua: Lua,
     main: Stack<'static>,
-    /// The body of a process's main task (`bootstrap.luau`).
-    pub(crate) body: LuaRef,
-    /// The body of a task started with `coroutine.spawn`.
-    pub(crate) task: LuaRef,
+    /// How a process's main task starts (`bootstrap.luau`).
+    pub(crate) start: LuaRef,
     /// The metatable of every process's global table.
     pub(crate) env_metatable: LuaRef,
     /// Compiled chunks by entry id; each process runs a clone.
@@ -137,7 +135,7 @@ impl Vm {
         let lua =
             Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default()).map_err(|e| e.to_string())?;
         let main = Stack::main_of(&lua);
-        let mut built: Option<Result<(LuaRef, LuaRef, LuaRef, modules::Modules), String>> = None;
+        let mut built: Option<Result<(LuaRef, LuaRef, modules::Modules), String>> = None;
         let protected = raw::protect(main, &mut |stack| {
             built = Some(Self::build(stack, core));
         });
@@ -148,7 +146,7 @@ impl Vm {
                 .unwrap_or_default();
             return Err(format!("cannot set up the Lua VM: {message}"));
         }
-        let (body, task, env_metatable, modules) = built.ok_or("the Lua VM was not set up")??;
+        let (start, env_metatable, modules) = built.ok_or("the Lua VM was not set up")??;
         preempt::install(&lua).map_err(|e| e.to_string())?;
         preempt::set_slice(core.config().preemption_budget);
         let limit = core.config().memory_limit;
@@ -159,8 +157,7 @@ impl Vm {
         let vm = Rc::new(Vm {
             lua,
             main,
-            body,
-            task,
+            start,
             env_metatable,
             chunks: RefCell::default(),
             modules,
@@ -176,7 +173,7 @@ impl Vm {
     fn build(
         stack: Stack<'_>,
         core: &Rc<Core>,
-    ) -> Result<(LuaRef, LuaRef, LuaRef, modules::Modules), String> {
+    ) -> Result<(LuaRef, LuaRef, modules::Modules), String> {
         errors::register(stack);
         message::register(stack);
         channel::register(stack);
@@ -187,7 +184,6 @@ impl Vm {
         // The Lua half, with its primitives.
         stack.new_table(0, 8);
         let rt = stack.top();
-        set_function(stack, rt, c"exit_error", errors::exit_error_fn);
         set_function(stack, rt, c"error_of", errors::error_of);
         set_function(stack, rt, c"preempted", super::run::preempted);
         set_function(
@@ -204,8 +200,7 @@ impl Vm {
         stack.push_copy(rt);
         stack.call(1, Some(1));
         let boot = stack.top();
-        let body = field(stack, boot, c"body");
-        let task = field(stack, boot, c"task");
+        let start = field(stack, boot, c"start");
 
         // coroutine: spawn, and the wrappers that pass blocks and preemptions up.
         stack.raw_get_field(GLOBALS, c"coroutine");
@@ -260,7 +255,7 @@ impl Vm {
         let env_metatable = stack.make_ref(-1);
         stack.pop(1);
         stack.sandbox();
-        Ok((body, task, env_metatable, modules))
+        Ok((start, env_metatable, modules))
     }
 
     /// The main thread's stack.

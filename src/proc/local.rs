@@ -72,9 +72,15 @@ pub struct TimeId {
     generation: u32,
 }
 
-/// The pending time entries of one process.
+/// The pending time entries of one process (allocated on first use: most processes never
+/// start a timer).
 #[derive(Debug, Default)]
 pub struct TimeEntries {
+    inner: Option<Box<Entries>>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
     entries: Vec<Option<(u32, TimeEntry)>>,
     free: Vec<u32>,
     next_generation: u32,
@@ -86,28 +92,29 @@ pub struct TimeEntries {
 impl TimeEntries {
     /// Adds an entry; the caller puts `entry.seq` in the worker's heap.
     pub fn add(&mut self, entry: TimeEntry) -> TimeId {
-        self.next_generation = self.next_generation.wrapping_add(1);
-        let generation = self.next_generation;
-        let index = match self.free.pop() {
+        let inner = self.inner.get_or_insert_with(Box::default);
+        inner.next_generation = inner.next_generation.wrapping_add(1);
+        let generation = inner.next_generation;
+        let index = match inner.free.pop() {
             Some(index) => {
-                self.entries[index as usize] = Some((generation, entry));
+                inner.entries[index as usize] = Some((generation, entry));
                 index
             }
             None => {
-                self.entries.push(Some((generation, entry)));
-                (self.entries.len() - 1) as u32
+                inner.entries.push(Some((generation, entry)));
+                (inner.entries.len() - 1) as u32
             }
         };
         let id = TimeId { index, generation };
         if let TimeKind::Channel { channel, .. } = entry.kind {
-            self.by_channel.insert(channel, id);
+            inner.by_channel.insert(channel, id);
         }
         id
     }
 
     /// The entry `id`, if it is still pending.
     pub fn get(&self, id: TimeId) -> Option<&TimeEntry> {
-        match self.entries.get(id.index as usize)? {
+        match self.inner.as_ref()?.entries.get(id.index as usize)? {
             Some((generation, entry)) if *generation == id.generation => Some(entry),
             _ => None,
         }
@@ -115,7 +122,7 @@ impl TimeEntries {
 
     /// The pending entry `id`, to move it (a ticker's next tick, a timer reset).
     pub fn get_mut(&mut self, id: TimeId) -> Option<&mut TimeEntry> {
-        match self.entries.get_mut(id.index as usize)? {
+        match self.inner.as_mut()?.entries.get_mut(id.index as usize)? {
             Some((generation, entry)) if *generation == id.generation => Some(entry),
             _ => None,
         }
@@ -124,25 +131,32 @@ impl TimeEntries {
     /// Removes `id`; returns the entry (its `seq` is now stale in the worker's heap).
     pub fn remove(&mut self, id: TimeId) -> Option<TimeEntry> {
         self.get(id)?;
-        let (_, entry) = self.entries[id.index as usize].take()?;
-        self.free.push(id.index);
+        let inner = self.inner.as_mut()?;
+        let (_, entry) = inner.entries[id.index as usize].take()?;
+        inner.free.push(id.index);
         if let TimeKind::Channel { channel, .. } = entry.kind
-            && self.by_channel.get(&channel) == Some(&id)
+            && inner.by_channel.get(&channel) == Some(&id)
         {
-            self.by_channel.remove(&channel);
+            inner.by_channel.remove(&channel);
         }
         Some(entry)
     }
 
     /// Removes the entry feeding `channel` (the channel is gone); returns it.
     pub fn remove_for_channel(&mut self, channel: ChanId) -> Option<TimeEntry> {
-        let id = *self.by_channel.get(&channel)?;
+        let id = *self.inner.as_ref()?.by_channel.get(&channel)?;
         self.remove(id)
+    }
+
+    fn pending(&self) -> impl Iterator<Item = &TimeEntry> {
+        self.inner
+            .iter()
+            .flat_map(|inner| inner.entries.iter().flatten().map(|(_, e)| e))
     }
 
     /// Number of pending entries.
     pub fn len(&self) -> usize {
-        self.entries.iter().flatten().count()
+        self.pending().count()
     }
 
     /// Whether no entry is pending.
@@ -150,47 +164,34 @@ impl TimeEntries {
         self.len() == 0
     }
 
-    /// The entry whose heap key is `seq`.
-    pub fn find(&self, seq: u64) -> Option<TimeId> {
-        self.entries
-            .iter()
-            .enumerate()
-            .find_map(|(index, slot)| match slot {
-                Some((generation, entry)) if entry.seq == seq => Some(TimeId {
-                    index: index as u32,
-                    generation: *generation,
-                }),
-                _ => None,
-            })
-    }
-
     /// Whether an entry that can wake a task (a sleep or a time channel) is pending.
     pub fn can_wake(&self) -> bool {
-        self.entries
-            .iter()
-            .flatten()
-            .any(|(_, e)| !matches!(e.kind, TimeKind::Deadline))
+        self.pending()
+            .any(|e| !matches!(e.kind, TimeKind::Deadline))
     }
 
     /// The heap keys of every pending entry (the process exits: they all become stale).
     pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
-        self.entries.iter().flatten().map(|(_, e)| e.seq)
+        self.pending().map(|e| e.seq)
     }
 
     /// Removes every entry of the running code (upgrade), keeping cancel deadlines (they
     /// belong to the process, process.md §11); returns the heap keys of the removed ones.
     pub fn clear(&mut self) -> Vec<u64> {
         let mut seqs = Vec::new();
-        for (index, slot) in self.entries.iter_mut().enumerate() {
+        let Some(inner) = self.inner.as_mut() else {
+            return seqs;
+        };
+        for (index, slot) in inner.entries.iter_mut().enumerate() {
             if let Some((_, entry)) = slot
                 && !matches!(entry.kind, TimeKind::Deadline)
             {
                 seqs.push(entry.seq);
                 *slot = None;
-                self.free.push(index as u32);
+                inner.free.push(index as u32);
             }
         }
-        self.by_channel.clear();
+        inner.by_channel.clear();
         seqs
     }
 }
@@ -268,7 +269,7 @@ pub struct Local<V> {
     pub time: TimeEntries,
     /// Why the process must stop before it runs any more Lua code (a linked failure,
     /// `terminate`, a passed cancel deadline).
-    pub kill: Option<ErrorValue>,
+    pub kill: Option<Box<ErrorValue>>,
     /// `process.set_options{trap_links = …}`.
     pub trap_links: bool,
     /// A cancel deadline found while sorting, which the worker must put in its heap.
@@ -324,10 +325,10 @@ impl<V> Local<V> {
                     if trap {
                         extra.events.push_back(Event::LinkDown { from, pid, exit });
                     } else if self.kill.is_none() {
-                        self.kill = Some(ErrorValue::new(
+                        self.kill = Some(Box::new(ErrorValue::new(
                             ErrorKind::Canceled,
                             "linked process failed",
-                        ));
+                        )));
                     }
                 }
             }
@@ -337,7 +338,7 @@ impl<V> Local<V> {
                 }
             }
             Signal::Kill(reason) => {
-                self.kill.get_or_insert(reason);
+                self.kill.get_or_insert_with(|| Box::new(reason));
             }
             Signal::Cancel { from, deadline } => {
                 let extra = self.extra();

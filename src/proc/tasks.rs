@@ -128,6 +128,12 @@ struct Channel<V> {
     closed: bool,
 }
 
+#[derive(Debug)]
+struct ChannelSlab<V> {
+    channels: Vec<Option<Channel<V>>>,
+    free: Vec<u32>,
+}
+
 /// What a blocked operation waits on; see [`Tasks::block`].
 pub enum Wait<'a, V> {
     /// Something outside the process.
@@ -173,8 +179,8 @@ pub struct Tasks<V> {
     free_tasks: Vec<u32>,
     ready: VecDeque<u32>,
     running: Option<u32>,
-    channels: Vec<Option<Channel<V>>>,
-    free_channels: Vec<u32>,
+    /// Channels, allocated on the first one (most processes have none).
+    channels: Option<Box<ChannelSlab<V>>>,
     next_generation: u32,
     /// Blocked tasks that wait for the world.
     external: usize,
@@ -194,8 +200,7 @@ impl<V> Tasks<V> {
             free_tasks: Vec::new(),
             ready: VecDeque::new(),
             running: None,
-            channels: Vec::new(),
-            free_channels: Vec::new(),
+            channels: None,
             next_generation: 0,
             external: 0,
         }
@@ -216,6 +221,8 @@ impl<V> Tasks<V> {
                 index
             }
             None => {
+                // Most processes have one task: no room for more until a second comes.
+                self.tasks.reserve_exact(1);
                 self.tasks.push(Some(task));
                 (self.tasks.len() - 1) as u32
             }
@@ -460,20 +467,16 @@ impl<V> Tasks<V> {
         if self.external == 0 {
             return;
         }
-        let waiting: Vec<u32> = self
-            .tasks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| match t {
+        for index in 0..self.tasks.len() {
+            if matches!(
+                self.tasks[index],
                 Some(Task {
                     state: State::Blocked { external: true },
                     ..
-                }) => Some(i as u32),
-                _ => None,
-            })
-            .collect();
-        for index in waiting {
-            self.complete(index, Delivery::Look);
+                })
+            ) {
+                self.complete(index as u32, Delivery::Look);
+            }
         }
     }
 
@@ -495,14 +498,20 @@ impl<V> Tasks<V> {
             senders: VecDeque::new(),
             closed: false,
         };
-        let index = match self.free_channels.pop() {
+        let slab = self.channels.get_or_insert_with(|| {
+            Box::new(ChannelSlab {
+                channels: Vec::new(),
+                free: Vec::new(),
+            })
+        });
+        let index = match slab.free.pop() {
             Some(index) => {
-                self.channels[index as usize] = Some(channel);
+                slab.channels[index as usize] = Some(channel);
                 index
             }
             None => {
-                self.channels.push(Some(channel));
-                (self.channels.len() - 1) as u32
+                slab.channels.push(Some(channel));
+                (slab.channels.len() - 1) as u32
             }
         };
         ChanId {
@@ -513,33 +522,43 @@ impl<V> Tasks<V> {
 
     fn channel_mut(&mut self, id: ChanId) -> Option<&mut Channel<V>> {
         self.channels
+            .as_mut()?
+            .channels
             .get_mut(id.index as usize)?
             .as_mut()
             .filter(|c| c.generation == id.generation)
     }
 
+    fn channel(&self, id: ChanId) -> Option<&Channel<V>> {
+        self.channels
+            .as_ref()?
+            .channels
+            .get(id.index as usize)?
+            .as_ref()
+            .filter(|c| c.generation == id.generation)
+    }
+
     /// Whether the channel exists.
     pub fn exists(&self, id: ChanId) -> bool {
-        self.channels
-            .get(id.index as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(|c| c.generation == id.generation)
+        self.channel(id).is_some()
     }
 
     /// Forgets a channel nobody can reach any more. Tasks blocked on it stay blocked (nothing
     /// can wake them through it).
     pub fn drop_channel(&mut self, id: ChanId) {
         if self.exists(id)
-            && let Some(slot) = self.channels.get_mut(id.index as usize)
+            && let Some(slab) = self.channels.as_mut()
         {
-            *slot = None;
-            self.free_channels.push(id.index);
+            slab.channels[id.index as usize] = None;
+            slab.free.push(id.index);
         }
     }
 
     /// Number of live channels.
     pub fn channel_count(&self) -> usize {
-        self.channels.iter().filter(|c| c.is_some()).count()
+        self.channels
+            .as_ref()
+            .map_or(0, |slab| slab.channels.iter().flatten().count())
     }
 
     /// The oldest live waiter among the receivers of `id`, removed.
@@ -673,19 +692,12 @@ impl<V> Tasks<V> {
 
     /// Whether `id` is closed.
     pub fn is_closed(&self, id: ChanId) -> bool {
-        self.channels
-            .get(id.index as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(|c| c.generation == id.generation && c.closed)
+        self.channel(id).is_some_and(|c| c.closed)
     }
 
     /// Values waiting in the buffer of `id`.
     pub fn buffered(&self, id: ChanId) -> usize {
-        self.channels
-            .get(id.index as usize)
-            .and_then(Option::as_ref)
-            .filter(|c| c.generation == id.generation)
-            .map_or(0, |c| c.buffer.len())
+        self.channel(id).map_or(0, |c| c.buffer.len())
     }
 }
 

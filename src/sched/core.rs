@@ -28,7 +28,7 @@ pub struct Proc {
     pub entry: Arc<ProcessEntry>,
     pub lua: ProcessLua,
     /// A requested `process.upgrade`: the entry to run next and its arguments.
-    pub upgrade: Option<(Arc<ProcessEntry>, Vec<Value>)>,
+    pub upgrade: Option<Box<(Arc<ProcessEntry>, Vec<Value>)>>,
 }
 
 /// How many PID serials a worker takes from the shared counter at once, so that spawning does
@@ -248,6 +248,8 @@ impl Core {
 
     /// Fires every due time entry; returns the next deadline.
     pub(super) fn fire_due_timers(&self) -> Option<Instant> {
+        // Reading the clock costs more than the rest of an idle check: only when a timer waits.
+        self.timers.borrow_mut().next_deadline()?;
         let now = Instant::now();
         loop {
             let due = self.timers.borrow_mut().pop_due(now);
@@ -298,10 +300,10 @@ impl Core {
                 TimeKind::Deadline => {
                     proc.local.time.remove(due.id);
                     proc.local.kill.get_or_insert_with(|| {
-                        crate::error::ErrorValue::new(
+                        Box::new(crate::error::ErrorValue::new(
                             crate::error::ErrorKind::Canceled,
                             "cancel deadline exceeded",
-                        )
+                        ))
                     });
                 }
             }

@@ -430,27 +430,22 @@ impl Scheduler {
             wall: std::time::SystemTime::now() + deadline,
         };
         let from: Arc<str> = Arc::from(RUNTIME_PID);
-        let mut cancelled = std::collections::HashSet::new();
-        // The table is closed: a spawn racing this either withdraws or is listed below (see
-        // `proc/table.rs`). Look again until the table is empty, bounded by the deadline plus a
-        // margin for the last exits to be processed.
+        // The table is closed: no process can be added any more (a spawn racing this either
+        // withdraws or is listed here, see `proc/table.rs`), so one pass cancels them all.
+        for process in shared.table.all() {
+            let signal = Signal::Cancel {
+                from: from.clone(),
+                deadline: Some(at),
+            };
+            shared.deliver_remote(&process, signal);
+        }
+        // Wait for the exits, bounded by the deadline plus a margin for the last exits to be
+        // processed.
         let give_up = at.at + std::time::Duration::from_secs(1);
-        loop {
-            for process in shared.table.all() {
-                if cancelled.insert(process.pid) {
-                    let signal = Signal::Cancel {
-                        from: from.clone(),
-                        deadline: Some(at),
-                    };
-                    shared.deliver_remote(&process, signal);
-                }
-            }
-            if shared.table.is_empty()
-                || shared.is_stopping()
-                || std::time::Instant::now() > give_up
-            {
-                return;
-            }
+        while !shared.table.is_empty()
+            && !shared.is_stopping()
+            && std::time::Instant::now() < give_up
+        {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }

@@ -1,10 +1,10 @@
 //! What happens on send: resolving a destination, the mailbox limit, and delivering a signal.
 //!
 //! 1. **Resolve.** A destination is a PID text or a registered name. A PID text that was sent
-//!    to recently is found in a small cache of the worker, keyed by the address of the Lua
-//!    string's bytes and checked by comparing those bytes with the process's PID text (so a
-//!    reused address cannot name the wrong process); only a miss parses the text and looks in
-//!    the process table. Names go through the registry every time (a name can move).
+//!    to recently is found in a cache of the worker, keyed by the address of the Lua string's
+//!    bytes and checked by comparing those bytes with the process's PID text (so a reused
+//!    address cannot name the wrong process); only a miss parses the text and looks in the
+//!    shared process table. Names go through the registry every time (a name can move).
 //! 2. **Check.** A process that was terminated or has exited is `NOT_FOUND` (its `gone` flag,
 //!    set before `terminate` returns); a host with `mailbox_limit` reserves room.
 //! 3. **Deliver.** A process this worker runs gets the signal straight into its owner state (no
@@ -18,40 +18,42 @@ use super::{RUNTIME_PID, error};
 use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::{Envelope, Process, Route, Signal, pid};
 
-/// Entries of the destination cache; a power of two. Picked, not tuned.
-const CACHED: usize = 256;
+/// Entries the destination cache holds before it starts over: enough for every process of a
+/// large ring or pool to keep its destinations resolved, small enough (about 2 MB) that the
+/// processes it keeps alive after they exit do not matter. Picked, not tuned.
+const CACHED: usize = 1 << 16;
 
 /// Recently resolved PID texts of one worker, by the address of the string's bytes.
 pub struct Destinations {
-    entries: Vec<Option<(usize, Arc<Process>)>>,
+    entries: std::collections::HashMap<usize, Arc<Process>, ahash::RandomState>,
 }
 
 impl Default for Destinations {
     fn default() -> Self {
         Self {
-            entries: vec![None; CACHED],
+            entries: std::collections::HashMap::with_hasher(ahash::RandomState::with_seeds(
+                1, 2, 3, 4,
+            )),
         }
     }
 }
 
 impl Destinations {
-    fn place(key: usize) -> usize {
-        (key >> 4) & (CACHED - 1)
-    }
-
     fn get(&self, key: usize, text: &[u8]) -> Option<&Arc<Process>> {
-        match &self.entries[Self::place(key)] {
-            Some((k, process)) if *k == key && process.pid_text.as_bytes() == text => Some(process),
-            _ => None,
-        }
+        self.entries
+            .get(&key)
+            .filter(|process| process.pid_text.as_bytes() == text)
     }
 
     fn put(&mut self, key: usize, process: Arc<Process>) {
-        self.entries[Self::place(key)] = Some((key, process));
+        if self.entries.len() >= CACHED {
+            self.entries.clear();
+        }
+        self.entries.insert(key, process);
     }
 
     fn forget(&mut self, key: usize) {
-        self.entries[Self::place(key)] = None;
+        self.entries.remove(&key);
     }
 }
 

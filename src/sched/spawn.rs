@@ -328,7 +328,7 @@ impl Core {
                 }
             }
         };
-        self.with_current(|p| p.upgrade = Some((entry, args)))
+        self.with_current(|p| p.upgrade = Some(Box::new((entry, args))))
             .ok_or_else(|| error(ErrorKind::Invalid, "no process is running"))
     }
 }

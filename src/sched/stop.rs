@@ -76,7 +76,7 @@ impl Core {
         let target = self.resolve(dest, 0)?;
         if target.pid == me.pid {
             self.with_current(|p| {
-                p.local.kill.get_or_insert_with(terminated);
+                p.local.kill.get_or_insert_with(|| Box::new(terminated()));
             });
             return Ok(true);
         }

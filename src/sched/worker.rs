@@ -291,7 +291,7 @@ fn start(core: &Core, request: SpawnRequest) -> u32 {
 /// process's next run), with the same PID, messages, links, monitors, names and options.
 fn upgrade(core: &Core, slot: u32) {
     let outcome = core.with_proc(slot, |p| {
-        let (entry, args) = p.upgrade.take()?;
+        let (entry, args) = *p.upgrade.take()?;
         p.entry = entry;
         p.local.tasks.clear();
         p.local.clear_listeners();
