@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moonweave::{App, Exit, Options, Runtime};
+use moonweave::{App, Exit, Options, Runtime, Value};
 
 const ROUNDS: usize = 3;
 
@@ -25,13 +25,18 @@ struct Workload {
     measure: fn(&Runtime) -> f64,
 }
 
-fn start(app: &str) -> Runtime {
+/// Starts the app of workload `name`: `cpu_*` share the cpu app, `*_1w` run on one worker.
+fn start(name: &str) -> Runtime {
+    let (app, workers) = match name.strip_suffix("_1w") {
+        Some(app) => (app, Some(1)),
+        None => (name, None),
+    };
     let app = app.strip_prefix("cpu_").map_or(app, |_| "cpu");
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("benches/apps")
         .join(app);
     let app = App::load(&path).unwrap_or_else(|e| panic!("{app}: {e}"));
-    Runtime::start(Arc::new(app), Options::default()).expect("runtime starts")
+    Runtime::start(Arc::new(app), Options { workers }).expect("runtime starts")
 }
 
 fn run_main(runtime: &Runtime) -> Duration {
@@ -115,6 +120,23 @@ fn process_overhead(runtime: &Runtime) -> f64 {
     (run_main(runtime).as_secs_f64() / plain - 1.0) * 100.0
 }
 
+/// The costs of the message path (benches/apps/breakdown), in ns, measured on one worker.
+fn breakdown() -> Vec<(String, f64)> {
+    let runtime = start("breakdown_1w");
+    let costs = match runtime.run("app:main", Vec::new()) {
+        Ok(Exit::Normal(Value::Table(pairs))) => pairs
+            .into_iter()
+            .filter_map(|(k, v)| match (k, v) {
+                (Value::String(k), Value::Number(n)) => Some((k.to_string(), n)),
+                _ => None,
+            })
+            .collect(),
+        other => panic!("the breakdown failed: {other:?}"),
+    };
+    runtime.stop_now();
+    costs
+}
+
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     // idle runs first and once: memory freed by an earlier run would be reused and hide the
@@ -151,6 +173,22 @@ fn main() {
             target: "≥ 5",
             lower_is_better: false,
             measure: ring,
+        },
+        Workload {
+            name: "ring_1w",
+            unit: "M messages/s, one worker",
+            erlang: "—",
+            target: "—",
+            lower_is_better: false,
+            measure: ring,
+        },
+        Workload {
+            name: "ping_pong_1w",
+            unit: "ns per round trip, one worker",
+            erlang: "—",
+            target: "—",
+            lower_is_better: true,
+            measure: ping_pong,
         },
         Workload {
             name: "ping_pong",
@@ -215,5 +253,21 @@ fn main() {
             "| {} | {} | {shown} | {} | {} |",
             w.name, w.unit, w.erlang, w.target
         );
+    }
+    if filter.as_deref().is_none_or(|f| "breakdown".contains(f)) {
+        // Best of three for each cost.
+        let mut best: Vec<(String, f64)> = Vec::new();
+        for _ in 0..ROUNDS {
+            for (name, ns) in breakdown() {
+                match best.iter_mut().find(|(n, _)| *n == name) {
+                    Some(entry) => entry.1 = entry.1.min(ns),
+                    None => best.push((name, ns)),
+                }
+            }
+        }
+        best.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, ns) in best {
+            println!("| breakdown_{name} | ns per operation, one worker | {ns:.0} | — | — |");
+        }
     }
 }

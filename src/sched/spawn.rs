@@ -215,8 +215,14 @@ impl Core {
     pub(super) fn push_spawn(&self, request: SpawnRequest) {
         let displaced = self.next.borrow_mut().replace(request);
         if let Some(older) = displaced {
+            // Wake a sibling only when the deque had nothing to steal: a sibling that found
+            // work there keeps coming back while it lasts, so one wake-up serves a burst of
+            // spawns (unparking on every spawn was 16 % of a spawn profile, in the kernel).
+            let was_empty = self.deque.is_empty();
             self.deque.push(older);
-            self.shared.hosts[self.host].notify_idle(Some(self.index));
+            if was_empty {
+                self.shared.hosts[self.host].notify_idle(Some(self.index));
+            }
         }
     }
 
