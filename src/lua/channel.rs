@@ -101,8 +101,7 @@ impl Object for CaseObject {
 
 /// The owner of the running process.
 pub fn current_owner(core: &Core) -> Option<Owner> {
-    let slot = core.current_slot()?;
-    let pid = core.with_proc(slot, |p| p.local.process.pid)?;
+    let (slot, pid) = core.current_identity()?;
     Some(Owner { slot, pid })
 }
 

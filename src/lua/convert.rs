@@ -269,6 +269,14 @@ pub fn to_values(stack: Stack<'_>, first: c_int, last: c_int) -> Result<Vec<Valu
 
 /// Copies the value at `index` into an owned [`Value`].
 pub fn to_value(stack: Stack<'_>, index: c_int) -> Result<Value, ErrorValue> {
+    // The common payloads (a number, a short string) need no copier.
+    match stack.kind(index) {
+        Kind::Nil | Kind::None => return Ok(Value::Nil),
+        Kind::Boolean => return Ok(Value::Boolean(stack.truthy(index))),
+        Kind::Number => return Ok(Value::Number(stack.number(index).unwrap_or_default())),
+        Kind::String => return Ok(Value::String(stack.bytes(index).unwrap_or_default().into())),
+        _ => {}
+    }
     let index = if index < 0 {
         stack.top() + index + 1
     } else {

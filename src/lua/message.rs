@@ -251,9 +251,9 @@ lua_fn! {
             Err(e) => return fail(stack, e),
         };
         let core = core()?;
-        let from = core.with_current(|p| Sender {
-            host: p.local.process.host as u32,
-            pid: p.local.process.pid,
+        let from = core.current_identity().map(|(_, pid)| Sender {
+            host: core.host as u32,
+            pid,
         });
         let target = match core.resolve(dest, dest.as_ptr() as usize) {
             Ok(target) => target,

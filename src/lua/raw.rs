@@ -253,11 +253,21 @@ impl Thread {
 
 /// The stack of a Lua thread during a call of one of the runtime's functions, or of a thread
 /// the runtime holds. Indices are Lua's: 1 is the first argument, -1 the top.
+///
+/// Every push first makes sure the stack has room. A C function starts with
+/// [`FREE_AT_CALL`] free slots (Luau guarantees `LUA_MINSTACK`); the stack of such a call
+/// counts them down in `room` and asks Luau for more only when they run out, instead of
+/// asking on every push (that asking was 4 % of a ping-pong's instructions). Stacks without a
+/// count (a held thread, the main thread, a continuation) ask every time.
 #[derive(Clone, Copy)]
 pub struct Stack<'a> {
     state: *mut lua_State,
+    room: Option<&'a std::cell::Cell<c_int>>,
     _call: PhantomData<&'a ()>,
 }
+
+/// Free stack slots Luau guarantees a C function when it is called (`LUA_MINSTACK`).
+pub const FREE_AT_CALL: c_int = 20;
 
 impl std::fmt::Debug for Stack<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -274,6 +284,21 @@ impl<'a> Stack<'a> {
     pub unsafe fn new(state: *mut lua_State) -> Stack<'a> {
         Stack {
             state,
+            room: None,
+            _call: PhantomData,
+        }
+    }
+
+    /// The stack of a C function that was just called, with `room` counting its free slots
+    /// (start it at [`FREE_AT_CALL`]).
+    ///
+    /// # Safety
+    /// As [`Stack::new`], and `state` must be the state of a C function at its entry, before
+    /// anything was pushed.
+    pub unsafe fn at_call(state: *mut lua_State, room: &'a std::cell::Cell<c_int>) -> Stack<'a> {
+        Stack {
+            state,
+            room: Some(room),
             _call: PhantomData,
         }
     }
@@ -281,6 +306,7 @@ impl<'a> Stack<'a> {
     fn borrowed(state: *mut lua_State) -> Stack<'a> {
         Stack {
             state,
+            room: None,
             _call: PhantomData,
         }
     }
@@ -318,13 +344,28 @@ impl<'a> Stack<'a> {
 
     /// Makes room for `n` more values (raises when the stack cannot grow).
     pub fn ensure(self, n: c_int) {
-        if n > 0 {
-            // SAFETY: valid state. On failure Luau raises a stack overflow error.
-            unsafe {
-                if ffi::lua_checkstack(self.state, n) == 0 {
-                    ffi::luaL_checkstack(self.state, n, c"too many values".as_ptr());
-                }
+        if n <= 0 {
+            return;
+        }
+        if let Some(room) = self.room {
+            let left = room.get();
+            if n <= left {
+                room.set(left - n);
+                return;
             }
+        }
+        let asked = match self.room {
+            Some(_) => n.max(FREE_AT_CALL),
+            None => n,
+        };
+        // SAFETY: valid state. On failure Luau raises a stack overflow error.
+        unsafe {
+            if ffi::lua_checkstack(self.state, asked) == 0 {
+                ffi::luaL_checkstack(self.state, asked, c"too many values".as_ptr());
+            }
+        }
+        if let Some(room) = self.room {
+            room.set(asked - n);
         }
     }
 
@@ -678,6 +719,14 @@ impl<'a> Stack<'a> {
         // SAFETY: valid state; the caller placed a value and `nargs` arguments. Errors raise
         // through this frame (see the module docs).
         unsafe { ffi::lua_call(self.state, nargs, nresults.unwrap_or(ffi::LUA_MULTRET)) }
+        self.forget_room();
+    }
+
+    /// After a call whose results took an unknown part of the free slots: ask again.
+    fn forget_room(self) {
+        if let Some(room) = self.room {
+            room.set(0);
+        }
     }
 
     /// Calls like [`Stack::call`] in protected mode: `Err` with the error value on top.
@@ -972,9 +1021,12 @@ macro_rules! lua_fn {
             state: *mut $crate::lua::raw::lua_State,
         ) -> ::std::ffi::c_int {
             fn body($stack: $crate::lua::raw::Stack<'_>) -> $crate::lua::raw::Result $body
+            let room = ::std::cell::Cell::new($crate::lua::raw::FREE_AT_CALL);
             // SAFETY: Luau calls a C function with the state of the calling thread, valid for
-            // the call.
-            unsafe { $crate::lua::raw::finish(state, body($crate::lua::raw::Stack::new(state))) }
+            // the call, with `FREE_AT_CALL` free slots.
+            let result = body(unsafe { $crate::lua::raw::Stack::at_call(state, &room) });
+            // SAFETY: the state the function was called with.
+            unsafe { $crate::lua::raw::finish(state, result) }
         }
     };
 }
@@ -1076,7 +1128,8 @@ pub fn protect(stack: Stack<'_>, f: &mut dyn FnMut(Stack<'_>)) -> std::result::R
         unsafe {
             let f = ffi::lua_tolightuserdata(state, 1) as *mut &mut dyn FnMut(Stack<'_>);
             ffi::lua_settop(state, 0);
-            (*f)(Stack::new(state));
+            let room = std::cell::Cell::new(FREE_AT_CALL);
+            (*f)(Stack::at_call(state, &room));
         }
         0
     }

@@ -53,6 +53,9 @@ pub struct Core {
     pub(super) procs: RefCell<Slab<Proc>>,
     /// The slot of the process being resumed, if any.
     pub(super) current: Cell<Option<u32>>,
+    /// The PID of the process being resumed (meaningful while `current` is set), so that the
+    /// hot paths know who is running without borrowing the process table.
+    current_pid: Cell<Pid>,
     /// Time entries of this worker's processes.
     pub(super) timers: RefCell<Timers>,
     /// PID serials this worker may hand out: `next..end`.
@@ -86,6 +89,7 @@ impl Core {
             ready: RefCell::default(),
             procs: RefCell::new(Slab::new()),
             current: Cell::new(None),
+            current_pid: Cell::new(Pid(0)),
             timers: RefCell::default(),
             serials: Cell::new((0, 0)),
             destinations: RefCell::default(),
@@ -124,6 +128,19 @@ impl Core {
     /// The slot of the running process.
     pub fn current_slot(&self) -> Option<u32> {
         self.current.get()
+    }
+
+    /// The slot and PID of the running process.
+    pub fn current_identity(&self) -> Option<(u32, Pid)> {
+        Some((self.current.get()?, self.current_pid.get()))
+    }
+
+    /// The process in `slot` (whose PID is `pid`) starts running; `None` when it stops.
+    pub(super) fn set_current(&self, running: Option<(u32, Pid)>) {
+        self.current.set(running.map(|(slot, _)| slot));
+        if let Some((_, pid)) = running {
+            self.current_pid.set(pid);
+        }
     }
 
     /// Runs `f` on the process being resumed.

@@ -224,9 +224,10 @@ fn execute(core: &Core, vm: &Vm, work: Work) {
         Work::Resume(slot) => slot,
         Work::Start(request) => start(core, request),
     };
-    core.current.set(Some(slot));
+    let pid = core.with_proc(slot, |p| p.local.process.pid);
+    core.set_current(pid.map(|pid| (slot, pid)));
     let outcome = catch_unwind(AssertUnwindSafe(|| vm.run(core, slot)));
-    core.current.set(None);
+    core.set_current(None);
     let outcome = outcome.unwrap_or_else(|panic| {
         Outcome::Exited(Exit::Failed(ErrorValue::new(
             ErrorKind::Internal,
