@@ -296,3 +296,70 @@ fn a_task_of_the_process_cannot_be_resumed_or_closed_by_user_code() {
     );
     assert_eq!(lines[2], "true\ttrue");
 }
+
+#[test]
+fn a_coroutine_another_task_waits_in_cannot_be_resumed_wrapped_or_closed() {
+    // Task A waits inside `co` (its receive's block is passed up); task B must not continue
+    // that receive (it would take A's delivery) nor kill it (A's value would be lost).
+    let out = run_main(
+        r##"return function()
+            local ch = channel.new()
+            local co = coroutine.create(function() return ch:receive() end)
+            local wrapped = coroutine.wrap(function() return ch:receive() end)
+            local results = channel.new(2)
+            coroutine.spawn(function() results:send({coroutine.resume(co)}) end)
+            coroutine.spawn(function() results:send({pcall(wrapped)}) end)
+            coroutine.spawn(function()
+                print(pcall(coroutine.resume, co))
+                print(pcall(coroutine.close, co))
+                print(pcall(wrapped))
+                ch:send("one")
+                ch:send("two")
+            end)
+            local a, b = results:receive(), results:receive()
+            print(a[1], a[2], b[1], b[2])
+            print(coroutine.status(co))
+        end"##,
+        &[],
+    );
+    let stdout = out.ok();
+    let lines: Vec<&str> = stdout.lines().collect();
+    for (line, what) in lines.iter().take(3).zip(["resume", "close", "resume"]) {
+        assert!(
+            line.starts_with("false\t")
+                && line.contains(&format!(
+                    "cannot {what} a coroutine while another task waits"
+                )),
+            "{stdout}"
+        );
+    }
+    assert_eq!(lines[3], "true\tone\ttrue\ttwo", "{stdout}");
+    assert_eq!(lines[4], "dead", "{stdout}");
+}
+
+#[test]
+fn a_select_keeps_the_cases_it_was_given_when_another_task_edits_the_table() {
+    let out = run_main(
+        r##"return function()
+            local first, second = channel.new(), channel.new()
+            local cases = {first:case_receive(), second:case_receive()}
+            coroutine.spawn(function()
+                cases[1], cases[2] = cases[2], cases[1]
+                cases[3] = "not a case"
+                first:send("to first")
+            end)
+            local r = channel.select(cases)
+            print(r.channel == first, r.value, r.ok)
+            print(pcall(channel.select, {}))
+            local many = {}
+            for i = 1, 5000 do many[i] = first:case_receive() end
+            print(pcall(channel.select, many))
+        end"##,
+        &[],
+    );
+    let stdout = out.ok();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "true\tto first\ttrue", "{stdout}");
+    assert!(lines[1].contains("no cases and no default"), "{stdout}");
+    assert!(lines[2].contains("5000 cases, at most 4096"), "{stdout}");
+}

@@ -215,25 +215,30 @@ fn closed() -> raw::Result {
     raw::raise("send on closed channel")
 }
 
+/// Sends the value at index 2 on channel `id`, or blocks the task until it can.
+fn send_or_block(stack: Stack<'_>, core: &Core, id: ChanId) -> raw::Result {
+    stack.set_top(2);
+    let value = stack.make_ref(2);
+    let sent = core
+        .with_current(|p| p.local.tasks.send(id, Item::Value(value)))
+        .ok_or_else(gone)?;
+    match sent {
+        Ok(None) => {
+            stack.push_bool(true);
+            raw::values(1)
+        }
+        Ok(Some(item)) => block(stack, Wait::Send(id, item)),
+        Err(ChannelError::Closed) => closed(),
+        Err(ChannelError::Gone) => Err(gone()),
+    }
+}
+
 lua_fn! {
     fn send(stack) {
         at_most(stack, 2, "send")?;
         let id = writable(stack, "send")?;
         let core = core()?;
-        stack.set_top(2);
-        let value = stack.make_ref(2);
-        let sent = core
-            .with_current(|p| p.local.tasks.send(id, Item::Value(value)))
-            .ok_or_else(gone)?;
-        match sent {
-            Ok(None) => {
-                stack.push_bool(true);
-                raw::values(1)
-            }
-            Ok(Some(item)) => block(stack, Wait::Send(id, item)),
-            Err(ChannelError::Closed) => closed(),
-            Err(ChannelError::Gone) => Err(gone()),
-        }
+        send_or_block(stack, &core, id)
     }
 }
 
@@ -246,19 +251,10 @@ lua_cont! {
                 raw::values(1)
             }
             Some(Delivery::SendOnClosed) => closed(),
+            // Woken without an outcome: wait again where the task was.
             _ => {
-                // Woken without an outcome: wait again where the task was.
                 let id = writable(stack, "send")?;
-                stack.set_top(2);
-                let value = stack.make_ref(2);
-                match core.with_current(|p| p.local.tasks.send(id, Item::Value(value))).ok_or_else(gone)? {
-                    Ok(None) => {
-                        stack.push_bool(true);
-                        raw::values(1)
-                    }
-                    Ok(Some(item)) => block(stack, Wait::Send(id, item)),
-                    Err(_) => closed(),
-                }
+                send_or_block(stack, &core, id)
             }
         }
     }
@@ -328,8 +324,17 @@ fn push_result(stack: Stack<'_>, case: &CaseObject, push_value: impl FnOnce(Stac
     stack.raw_set_field(table, c"ok");
 }
 
-/// The cases of the select table at index 1, checked.
-fn cases(stack: Stack<'_>) -> Result<(Vec<&CaseObject>, bool), Raise> {
+/// The most cases one select takes (each is a stack slot for the call; Luau's stack holds
+/// 8,000).
+const MAX_CASES: usize = 4096;
+
+/// Stack slot of the number of cases; the cases themselves follow it.
+const CASE_COUNT: c_int = 2;
+
+/// Checks the cases of the select table at index 1 and copies them onto the stack after their
+/// count (slot [`CASE_COUNT`]): the stack keeps them alive for the whole call, and the
+/// continuation reads them there, whatever other tasks do to the table meanwhile.
+fn collect_cases(stack: Stack<'_>) -> Result<(Vec<&CaseObject>, bool), Raise> {
     if stack.kind(1) != Kind::Table {
         return Err(Raise::Object(invalid(
             "channel.select: expected a table of cases",
@@ -353,17 +358,19 @@ fn cases(stack: Stack<'_>) -> Result<(Vec<&CaseObject>, bool), Raise> {
             "channel.select: no cases and no default",
         )));
     }
+    if n > MAX_CASES {
+        return Err(Raise::Object(invalid(format!(
+            "channel.select: {n} cases, at most {MAX_CASES}"
+        ))));
+    }
     let core = core()?;
     let owner = current_owner(&core);
-    let mut cases = Vec::with_capacity(n);
-    // The case objects stay alive: the select table holds them for the call.
     stack.set_top(1);
+    stack.push_number(n as f64);
     for i in 1..=n {
         stack.raw_get_index(1, i);
-        let case = stack.object::<CaseObject>(-1);
-        stack.pop(1);
-        match case {
-            Some(case) if Some(case.owner) == owner => cases.push(case),
+        match stack.object::<CaseObject>(-1) {
+            Some(case) if Some(case.owner) == owner => {}
             Some(_) => {
                 return raw::raise("channel.select: a case belongs to another process");
             }
@@ -374,7 +381,16 @@ fn cases(stack: Stack<'_>) -> Result<(Vec<&CaseObject>, bool), Raise> {
             }
         }
     }
-    Ok((cases, default))
+    Ok((stored_cases(stack), default))
+}
+
+/// The cases [`collect_cases`] left on the stack (dropping anything above them).
+fn stored_cases<'a>(stack: Stack<'a>) -> Vec<&'a CaseObject> {
+    let n = stack.number(CASE_COUNT).unwrap_or(0.0) as c_int;
+    stack.set_top(CASE_COUNT + n);
+    (1..=n)
+        .filter_map(|i| stack.object::<CaseObject>(CASE_COUNT + i))
+        .collect()
 }
 
 /// Performs the first ready case; the number of values pushed (the result table), or `None`.
@@ -421,14 +437,13 @@ fn select_now(
                 }
             }
             (process, None) => {
-                if let Some(n) = message::poll(stack, core, process) {
+                if message::poll(stack, core, process).is_some() {
                     // poll pushed `value, ok`.
                     let ok = stack.truthy(-1);
                     stack.pop(1);
                     let value = stack.make_ref(-1);
                     stack.pop(1);
                     push_result(stack, case, |s| s.push_ref(&value), ok);
-                    let _ = n;
                     return Ok(Some(1));
                 }
             }
@@ -463,10 +478,9 @@ fn select_block(stack: Stack<'_>, cases: &[&CaseObject]) -> raw::Result {
     )
 }
 
-fn select_or_block(stack: Stack<'_>) -> raw::Result {
-    let (cases, default) = cases(stack)?;
+fn select_or_block(stack: Stack<'_>, cases: &[&CaseObject], default: bool) -> raw::Result {
     let core = core()?;
-    if let Some(n) = select_now(stack, &core, &cases)? {
+    if let Some(n) = select_now(stack, &core, cases)? {
         return raw::values(n);
     }
     if default {
@@ -477,22 +491,23 @@ fn select_or_block(stack: Stack<'_>) -> raw::Result {
         stack.raw_set_field(-2, c"ok");
         return raw::values(1);
     }
-    select_block(stack, &cases)
+    select_block(stack, cases)
 }
 
 lua_fn! {
     fn select(stack) {
         at_most(stack, 1, "channel.select")?;
-        select_or_block(stack)
+        let (cases, default) = collect_cases(stack)?;
+        select_or_block(stack, &cases, default)
     }
 }
 
 lua_cont! {
     fn select_continue(stack) {
         let core = core()?;
+        let cases = stored_cases(stack);
         match take_delivery(&core) {
             Some(Delivery::Selected { case, item, ok }) => {
-                let (cases, _) = cases(stack)?;
                 let Some(chosen) = cases.get(case) else {
                     return Err(gone());
                 };
@@ -511,7 +526,9 @@ lua_cont! {
                 raw::values(1)
             }
             Some(Delivery::SelectSendOnClosed) => closed(),
-            _ => select_or_block(stack),
+            // Woken without a case (a process message arrived): try again; a task that
+            // blocked had no default.
+            _ => select_or_block(stack, &cases, false),
         }
     }
 }

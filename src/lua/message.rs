@@ -152,7 +152,7 @@ pub fn poll(stack: Stack<'_>, core: &Core, kind: ChannelKind) -> Option<c_int> {
         }
         ChannelKind::Events => {
             let event = core.with_current(|p| p.local.pop_event()).flatten()?;
-            push_event(stack, core, &event);
+            push_event(stack, &event);
         }
         ChannelKind::Topic(id) => {
             let taken = core.with_current(|p| {
@@ -185,7 +185,7 @@ pub fn poll(stack: Stack<'_>, core: &Core, kind: ChannelKind) -> Option<c_int> {
 }
 
 /// Pushes the Lua table of a lifecycle event.
-fn push_event(stack: Stack<'_>, core: &Core, event: &Event) {
+fn push_event(stack: Stack<'_>, event: &Event) {
     stack.new_table(0, 4);
     let table = stack.top();
     let (kind, from) = match event {
@@ -209,7 +209,6 @@ fn push_event(stack: Stack<'_>, core: &Core, event: &Event) {
             }
         }
     }
-    let _ = core;
 }
 
 /// Pushes `{value = v}` or `{error = e}`: each receiver gets its own copy.

@@ -4,7 +4,7 @@
 //! the running process's budget. When the budget is spent and the running Lua thread can yield,
 //! the interrupt yields it with zero values and raises the preemption flag: a task goes back to
 //! the worker, which requeues the process; a coroutine the task created goes to the `resume`
-//! wrapper of `tasks.luau`, which passes the preemption on up.
+//! wrapper of `bootstrap.luau`, which passes the preemption on up.
 //! Code that cannot yield (inside `table.sort` comparators and other C calls) keeps running;
 //! after [`HARD_LIMIT`] further checks it is stopped with an error.
 //!
@@ -110,7 +110,7 @@ unsafe fn budget_spent(state: *mut ffi::lua_State) {
         }
     }
     // Every yieldable thread is either the running task or a coroutine it created, resumed
-    // through the wrappers of `tasks.luau`, which pass a preemption on up to the worker.
+    // through the wrappers of `bootstrap.luau`, which pass a preemption on up to the worker.
     // SAFETY: `state` is the running Lua thread the VM passed to its own interrupt callback.
     if unsafe { ffi::lua_isyieldable(state) } != 0 {
         let slice = SLICE.with(Cell::get);

@@ -8,7 +8,6 @@
 use std::ffi::c_int;
 
 use super::args::{done, entry_id, fail, fail_false, invalid, non_empty, outcome, type_name};
-use super::errors::ErrorObject;
 use super::raw::{self, Kind, Raise, Stack, lua_cont, lua_fn};
 use super::run::{block, core, take_delivery};
 use super::{builder, convert, message, time};
@@ -239,7 +238,7 @@ lua_fn! {
 lua_fn! {
     /// `process.set_options(t)`.
     fn set_options(stack) {
-        if stack.kind(1) != Kind::Table || stack.object::<ErrorObject>(1).is_some() {
+        if stack.kind(1) != Kind::Table {
             return fail_false(stack, invalid(format!(
                 "set_options: options must be a table, got {}",
                 type_name(stack, 1)

@@ -31,7 +31,6 @@ use std::marker::PhantomData;
 use mlua::ffi;
 pub use mlua::ffi::lua_State;
 
-use crate::bytes::Bytes;
 use crate::error::ErrorValue;
 
 /// The type of a Lua value on the stack.
@@ -240,12 +239,7 @@ impl Thread {
         }
     }
 
-    /// Whether `stack` is this thread.
-    pub fn is(&self, stack: Stack<'_>) -> bool {
-        self.state == stack.state
-    }
-
-    /// An identity for this thread, to compare with [`Stack::thread_id`].
+    /// An identity for this thread, to compare with [`Stack::pointer`] of a thread value.
     pub fn id(&self) -> usize {
         self.state as usize
     }
@@ -254,20 +248,13 @@ impl Thread {
 /// The stack of a Lua thread during a call of one of the runtime's functions, or of a thread
 /// the runtime holds. Indices are Lua's: 1 is the first argument, -1 the top.
 ///
-/// Every push first makes sure the stack has room. A C function starts with
-/// [`FREE_AT_CALL`] free slots (Luau guarantees `LUA_MINSTACK`); the stack of such a call
-/// counts them down in `room` and asks Luau for more only when they run out, instead of
-/// asking on every push (that asking was 4 % of a ping-pong's instructions). Stacks without a
-/// count (a held thread, the main thread, a continuation) ask every time.
+/// Luau (0.740) grows a thread's stack in every API call that pushes (`ensure_stack` in
+/// `lapi.cpp`), raising "stack overflow" when it cannot: a push never writes past the stack.
 #[derive(Clone, Copy)]
 pub struct Stack<'a> {
     state: *mut lua_State,
-    room: Option<&'a std::cell::Cell<c_int>>,
     _call: PhantomData<&'a ()>,
 }
-
-/// Free stack slots Luau guarantees a C function when it is called (`LUA_MINSTACK`).
-pub const FREE_AT_CALL: c_int = 20;
 
 impl std::fmt::Debug for Stack<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -284,21 +271,6 @@ impl<'a> Stack<'a> {
     pub unsafe fn new(state: *mut lua_State) -> Stack<'a> {
         Stack {
             state,
-            room: None,
-            _call: PhantomData,
-        }
-    }
-
-    /// The stack of a C function that was just called, with `room` counting its free slots
-    /// (start it at [`FREE_AT_CALL`]).
-    ///
-    /// # Safety
-    /// As [`Stack::new`], and `state` must be the state of a C function at its entry, before
-    /// anything was pushed.
-    pub unsafe fn at_call(state: *mut lua_State, room: &'a std::cell::Cell<c_int>) -> Stack<'a> {
-        Stack {
-            state,
-            room: Some(room),
             _call: PhantomData,
         }
     }
@@ -306,7 +278,6 @@ impl<'a> Stack<'a> {
     fn borrowed(state: *mut lua_State) -> Stack<'a> {
         Stack {
             state,
-            room: None,
             _call: PhantomData,
         }
     }
@@ -324,11 +295,6 @@ impl<'a> Stack<'a> {
         Stack::borrowed(main)
     }
 
-    /// An identity for the running thread.
-    pub fn thread_id(self) -> usize {
-        self.state as usize
-    }
-
     /// Number of values on the stack (the arguments, at the start of a call).
     pub fn top(self) -> c_int {
         // SAFETY: valid state (type invariant).
@@ -337,36 +303,16 @@ impl<'a> Stack<'a> {
 
     /// Sets the number of values (drops the values above, pads with nils).
     pub fn set_top(self, n: c_int) {
-        self.ensure(n - self.top());
-        // SAFETY: valid state; room was checked above.
-        unsafe { ffi::lua_settop(self.state, n) }
+        // SAFETY: valid state; `n` is not negative (the index of a value below the frame's
+        // base); Luau grows the stack when `n` is above the top.
+        unsafe { ffi::lua_settop(self.state, n.max(0)) }
     }
 
-    /// Makes room for `n` more values (raises when the stack cannot grow).
-    pub fn ensure(self, n: c_int) {
-        if n <= 0 {
-            return;
-        }
-        if let Some(room) = self.room {
-            let left = room.get();
-            if n <= left {
-                room.set(left - n);
-                return;
-            }
-        }
-        let asked = match self.room {
-            Some(_) => n.max(FREE_AT_CALL),
-            None => n,
-        };
-        // SAFETY: valid state. On failure Luau raises a stack overflow error.
-        unsafe {
-            if ffi::lua_checkstack(self.state, asked) == 0 {
-                ffi::luaL_checkstack(self.state, asked, c"too many values".as_ptr());
-            }
-        }
-        if let Some(room) = self.room {
-            room.set(asked - n);
-        }
+    /// Whether `index` names a value on the stack (not a pseudo-index), for the operations
+    /// that move values.
+    fn on_stack(self, index: c_int) -> bool {
+        let top = self.top();
+        (index > 0 && index <= top) || (index < 0 && -index <= top)
     }
 
     fn valid(self, index: c_int) -> bool {
@@ -460,37 +406,32 @@ impl<'a> Stack<'a> {
 
     /// Pushes nil.
     pub fn push_nil(self) {
-        self.ensure(1);
-        // SAFETY: valid state, room checked.
+        // SAFETY: valid state.
         unsafe { ffi::lua_pushnil(self.state) }
     }
 
     /// Pushes a boolean.
     pub fn push_bool(self, value: bool) {
-        self.ensure(1);
-        // SAFETY: valid state, room checked.
+        // SAFETY: valid state.
         unsafe { ffi::lua_pushboolean(self.state, value as c_int) }
     }
 
     /// Pushes a number.
     pub fn push_number(self, value: f64) {
-        self.ensure(1);
-        // SAFETY: valid state, room checked.
+        // SAFETY: valid state.
         unsafe { ffi::lua_pushnumber(self.state, value) }
     }
 
     /// Pushes a string with these bytes.
     pub fn push_bytes(self, bytes: &[u8]) {
-        self.ensure(1);
-        // SAFETY: valid state, room checked; Luau copies the bytes.
+        // SAFETY: valid state, Luau copies the bytes.
         unsafe { ffi::lua_pushlstring_(self.state, bytes.as_ptr() as *const c_char, bytes.len()) }
     }
 
     /// Pushes a copy of the value at `index`.
     pub fn push_copy(self, index: c_int) {
-        self.ensure(1);
         if self.valid(index) {
-            // SAFETY: valid state and index, room checked.
+            // SAFETY: valid state and index.
             unsafe { ffi::lua_pushvalue(self.state, index) }
         } else {
             self.push_nil();
@@ -500,8 +441,7 @@ impl<'a> Stack<'a> {
     /// Pushes `value` as a new object of type `T`.
     pub fn push_object<T: Object>(self, value: T) {
         const { assert!(fits::<T>(), "object alignment above 8") };
-        self.ensure(1);
-        // SAFETY: valid state, room checked. The userdata is created with `T::TAG` and the
+        // SAFETY: valid state. The userdata is created with `T::TAG` and the
         // metatable registered for that tag (`register`), sized for `T`; Luau aligns userdata
         // memory to 8 bytes, enough for `T` (checked above). The value is written before any
         // other API call, so the destructor (which drops a `T`) never sees uninitialised
@@ -518,8 +458,7 @@ impl<'a> Stack<'a> {
 
     /// Pushes the value `reference` holds.
     pub fn push_ref(self, reference: &LuaRef) {
-        self.ensure(1);
-        // SAFETY: valid state, room checked; the reference is alive (not yet released), so its
+        // SAFETY: valid state, the reference is alive (not yet released), so its
         // registry slot holds its value.
         unsafe {
             ffi::lua_rawgeti_(self.state, ffi::LUA_REGISTRYINDEX, reference.0);
@@ -546,24 +485,15 @@ impl<'a> Stack<'a> {
 
     /// Removes the value at `index`, shifting those above down.
     pub fn remove(self, index: c_int) {
-        if self.valid(index) {
+        if self.on_stack(index) {
             // SAFETY: valid state and index.
             unsafe { ffi::lua_remove(self.state, index) }
         }
     }
 
-    /// Moves the top value to `index`, shifting those above up.
-    pub fn insert(self, index: c_int) {
-        if self.valid(index) {
-            // SAFETY: valid state and index.
-            unsafe { ffi::lua_insert(self.state, index) }
-        }
-    }
-
     /// Pushes a new table with room for `array` and `hash` entries.
     pub fn new_table(self, array: usize, hash: usize) {
-        self.ensure(1);
-        // SAFETY: valid state, room checked.
+        // SAFETY: valid state.
         unsafe {
             ffi::lua_createtable(
                 self.state,
@@ -620,8 +550,7 @@ impl<'a> Stack<'a> {
     /// Pushes `t[i]` without metamethods.
     pub fn raw_get_index(self, table: c_int, i: usize) {
         if self.kind(table) == Kind::Table {
-            self.ensure(1);
-            // SAFETY: valid state; `table` is a table; room checked.
+            // SAFETY: valid state; `table` is a table.
             unsafe {
                 ffi::lua_rawgeti_(self.state, table, i.min(c_int::MAX as usize) as c_int);
             }
@@ -646,8 +575,7 @@ impl<'a> Stack<'a> {
             self.pop(1);
             return false;
         }
-        self.ensure(2);
-        // SAFETY: valid state; `table` is a table and a key is on the stack; room checked.
+        // SAFETY: valid state; `table` is a table and a key is on the stack.
         // `lua_next` raises only for a key that is not in the table, and the runtime's loops
         // only pass the keys `lua_next` itself returned.
         unsafe { ffi::lua_next(self.state, table) != 0 }
@@ -673,8 +601,7 @@ impl<'a> Stack<'a> {
         if !self.valid(index) {
             return false;
         }
-        self.ensure(1);
-        // SAFETY: valid state and index; room checked.
+        // SAFETY: valid state and index.
         unsafe { ffi::lua_getmetatable(self.state, index) != 0 }
     }
 
@@ -684,8 +611,7 @@ impl<'a> Stack<'a> {
         if self.kind(index) != Kind::Function {
             return false;
         }
-        self.ensure(1);
-        // SAFETY: valid state; `index` is a function; room checked. `lua_getupvalue` pushes the
+        // SAFETY: valid state; `index` is a function. `lua_getupvalue` pushes the
         // value only when it returns a name.
         unsafe { !ffi::lua_getupvalue(self.state, index, n).is_null() }
     }
@@ -696,8 +622,7 @@ impl<'a> Stack<'a> {
             self.push_nil();
             return;
         }
-        self.ensure(1);
-        // SAFETY: valid state; `index` is a function; room checked.
+        // SAFETY: valid state; `index` is a function.
         unsafe { ffi::lua_getfenv(self.state, index) }
     }
 
@@ -719,14 +644,6 @@ impl<'a> Stack<'a> {
         // SAFETY: valid state; the caller placed a value and `nargs` arguments. Errors raise
         // through this frame (see the module docs).
         unsafe { ffi::lua_call(self.state, nargs, nresults.unwrap_or(ffi::LUA_MULTRET)) }
-        self.forget_room();
-    }
-
-    /// After a call whose results took an unknown part of the free slots: ask again.
-    fn forget_room(self) {
-        if let Some(room) = self.room {
-            room.set(0);
-        }
     }
 
     /// Calls like [`Stack::call`] in protected mode: `Err` with the error value on top.
@@ -746,11 +663,11 @@ impl<'a> Stack<'a> {
         unsafe { ffi::lua_isyieldable(self.state) != 0 }
     }
 
-    /// Pushes a new thread that will run the function on top (popped), with the `nargs`
-    /// values below it... see [`Stack::new_thread`]. Returns the thread, anchored.
+    /// Makes a new thread that will call the function at `-(nargs + 1)` with the `nargs`
+    /// values above it, and pops them all. Returns the thread, anchored by a registry
+    /// reference.
     pub fn new_thread(self, nargs: c_int) -> Thread {
-        self.ensure(2);
-        // SAFETY: valid state; room checked. `lua_newthread` pushes a new thread of this VM;
+        // SAFETY: valid state. `lua_newthread` pushes a new thread of this VM;
         // the function and its `nargs` arguments (below the thread) are moved onto it with
         // `lua_xmove`, ready for its first resume. The reference anchors the thread.
         unsafe {
@@ -766,17 +683,8 @@ impl<'a> Stack<'a> {
         }
     }
 
-    /// Moves the top `n` values of this stack to `to`.
-    pub fn move_to(self, to: Stack<'_>, n: c_int) {
-        to.ensure(n);
-        // SAFETY: both are threads of the same VM on this worker, `n` values are on this stack
-        // (callers pass their own counts), room checked on `to`.
-        unsafe { ffi::lua_xmove(self.state, to.state, n) }
-    }
-
     /// The position of the running Lua function at `level` as `chunk:line: `, or nothing.
     pub fn position(self, level: c_int) -> String {
-        self.ensure(1);
         // SAFETY: valid state; `luaL_where` pushes one string.
         let text = unsafe {
             ffi::luaL_where(self.state, level);
@@ -819,15 +727,13 @@ impl<'a> Stack<'a> {
         name: &'static std::ffi::CStr,
         continuation: Option<ffi::lua_Continuation>,
     ) {
-        self.ensure(1);
-        // SAFETY: valid state, room checked; `name` is a static NUL-terminated string.
+        // SAFETY: valid state, `name` is a static NUL-terminated string.
         unsafe { ffi::lua_pushcclosurek(self.state, f, name.as_ptr(), 0, continuation) }
     }
 
     /// Pushes the token a blocking call yields (a light userdata only the runtime has).
     pub fn push_token(self) {
-        self.ensure(1);
-        // SAFETY: valid state, room checked; the pointer is only compared, never read.
+        // SAFETY: valid state, the pointer is only compared, never read.
         unsafe {
             ffi::lua_pushlightuserdatatagged(
                 self.state,
@@ -839,7 +745,6 @@ impl<'a> Stack<'a> {
 
     /// Pushes a C closure with the `n` values on top as its upvalues (popped).
     pub fn push_closure(self, f: CFunction, name: &'static std::ffi::CStr, n: c_int) {
-        self.ensure(1);
         // SAFETY: valid state; the `n` upvalues are on the stack (callers push them first).
         unsafe { ffi::lua_pushcclosurek(self.state, f, name.as_ptr(), n, None) }
     }
@@ -866,8 +771,7 @@ impl<'a> Stack<'a> {
         let mut name = chunk_name.to_vec();
         name.retain(|&b| b != 0);
         name.push(0);
-        self.ensure(1);
-        // SAFETY: valid state, room checked; `name` is NUL-terminated; the bytecode came from
+        // SAFETY: valid state, `name` is NUL-terminated; the bytecode came from
         // the compiler just above. `luau_load` pushes the function or an error message.
         let status = unsafe {
             ffi::luau_load(
@@ -891,9 +795,12 @@ impl<'a> Stack<'a> {
 
     /// Replaces the function at `index` by a copy of it (its own closure, same code).
     pub fn clone_function(self, index: c_int) {
-        if self.kind(index) == Kind::Function {
-            self.ensure(1);
-            // SAFETY: valid state and index; the value is a function; room checked.
+        // SAFETY: valid state and index (checked first).
+        let lua_function = self.kind(index) == Kind::Function
+            && unsafe { ffi::lua_iscfunction(self.state, index) } == 0;
+        if lua_function {
+            // SAFETY: valid state and index; the value is a Lua function (not a C function,
+            // whose closure `lua_clonefunction` cannot read).
             unsafe { ffi::lua_clonefunction(self.state, index) }
         } else {
             self.push_nil();
@@ -922,14 +829,17 @@ impl<'a> Stack<'a> {
 
     /// Pushes `tostring(value at index)`, honouring `__tostring`, and returns its bytes.
     pub fn to_display(self, index: c_int) -> &'a [u8] {
-        let index = if index < 0 && index > ffi::LUA_REGISTRYINDEX {
+        if !self.on_stack(index) {
+            self.push_bytes(b"nil");
+            return b"nil";
+        }
+        let index = if index < 0 {
             self.top() + index + 1
         } else {
             index
         };
-        self.ensure(2);
         let mut len = 0usize;
-        // SAFETY: valid state, room checked. `luaL_tolstring` calls `__tostring` (which may
+        // SAFETY: valid state. `luaL_tolstring` calls `__tostring` (which may
         // raise, unwinding through here) and pushes a string whose bytes stay valid while it
         // stays on the stack.
         unsafe {
@@ -944,8 +854,7 @@ impl<'a> Stack<'a> {
     /// Pushes `t[name]` without metamethods.
     pub fn raw_get_field(self, table: c_int, name: &std::ffi::CStr) {
         if self.kind(table) == Kind::Table {
-            self.ensure(1);
-            // SAFETY: valid state; `table` is a table; room checked.
+            // SAFETY: valid state; `table` is a table.
             unsafe {
                 ffi::lua_rawgetfield(self.state, table, name.as_ptr());
             }
@@ -978,11 +887,6 @@ impl<'a> Stack<'a> {
             }
         }
     }
-
-    /// Pushes `bytes` as a Lua string value.
-    pub fn push(self, bytes: &Bytes) {
-        self.push_bytes(bytes);
-    }
 }
 
 /// Finishes a raw function: returns its results, yields, or raises its error.
@@ -990,11 +894,13 @@ impl<'a> Stack<'a> {
 /// # Safety
 /// `state` must be the state the C function was called with.
 pub unsafe fn finish(state: *mut lua_State, result: Result) -> c_int {
+    // SAFETY: the state of the running call.
+    let top = unsafe { ffi::lua_gettop(state) };
     match result {
-        Ok(Ret::Values(n)) => n,
+        Ok(Ret::Values(n)) => n.clamp(0, top),
         // SAFETY: a C function may yield by returning `lua_yield`; the callers that yield
         // checked `can_yield` first.
-        Ok(Ret::Yield(n)) => unsafe { ffi::lua_yield(state, n) },
+        Ok(Ret::Yield(n)) => unsafe { ffi::lua_yield(state, n.clamp(0, top)) },
         Err(raise) => {
             Stack::borrowed(state).push_raise(raise);
             // SAFETY: the error value is on top; no Rust value of this function is alive.
@@ -1021,10 +927,9 @@ macro_rules! lua_fn {
             state: *mut $crate::lua::raw::lua_State,
         ) -> ::std::ffi::c_int {
             fn body($stack: $crate::lua::raw::Stack<'_>) -> $crate::lua::raw::Result $body
-            let room = ::std::cell::Cell::new($crate::lua::raw::FREE_AT_CALL);
             // SAFETY: Luau calls a C function with the state of the calling thread, valid for
-            // the call, with `FREE_AT_CALL` free slots.
-            let result = body(unsafe { $crate::lua::raw::Stack::at_call(state, &room) });
+            // the call.
+            let result = body(unsafe { $crate::lua::raw::Stack::new(state) });
             // SAFETY: the state the function was called with.
             unsafe { $crate::lua::raw::finish(state, result) }
         }
@@ -1128,21 +1033,16 @@ pub fn protect(stack: Stack<'_>, f: &mut dyn FnMut(Stack<'_>)) -> std::result::R
         unsafe {
             let f = ffi::lua_tolightuserdata(state, 1) as *mut &mut dyn FnMut(Stack<'_>);
             ffi::lua_settop(state, 0);
-            let room = std::cell::Cell::new(FREE_AT_CALL);
-            (*f)(Stack::at_call(state, &room));
+            (*f)(Stack::new(state));
         }
         0
     }
     let mut f = f;
     let pointer = &mut f as *mut &mut dyn FnMut(Stack<'_>) as *mut c_void;
-    stack.ensure(2);
-    // SAFETY: valid state, room checked; the function and its light userdata argument are
-    // pushed and consumed by `lua_pcall`, which catches any error raised by `f`.
-    let status = unsafe {
-        ffi::lua_pushcclosurek(stack.state, trampoline, c"protect".as_ptr(), 0, None);
-        ffi::lua_pushlightuserdatatagged(stack.state, pointer, 0);
-        ffi::lua_pcall(stack.state, 1, 0, 0)
-    };
+    // SAFETY: valid state of a thread that is not running. `lua_cpcall` makes the closure and
+    // its light userdata argument inside the protected call, so even those allocations fail
+    // as an error status, never as an unwind into the caller.
+    let status = unsafe { ffi::lua_cpcall(stack.state, trampoline, pointer) };
     match status {
         ffi::LUA_OK => Ok(()),
         _ => Err(Raised),

@@ -61,6 +61,11 @@ pub struct ProcessLua {
     pub(crate) events: Option<LuaRef>,
     /// Library instances by id (a Lua table), created on the first `require` of a library.
     pub(crate) libraries: Option<LuaRef>,
+    /// Coroutines (by thread pointer) a task waits inside: their block was passed up to the
+    /// task, so nothing else may resume or close them until it returns. Boxed: 8 bytes in
+    /// every process instead of a `Vec`'s 24, and most processes never have one.
+    #[allow(clippy::box_collection)]
+    waited_in: Option<Box<Vec<usize>>>,
 }
 
 impl ProcessLua {
@@ -105,12 +110,32 @@ impl ProcessLua {
         }
     }
 
-    /// Whether `thread_id` is one of this process's task coroutines.
-    fn is_task(&self, thread_id: usize) -> bool {
-        self.threads
+    /// What user code may do with the coroutine `thread_id` (see [`ThreadUse`]).
+    fn thread_use(&self, thread_id: usize) -> ThreadUse {
+        if self
+            .threads
             .iter()
             .flatten()
             .any(|t| t.thread.id() == thread_id)
+        {
+            return ThreadUse::Task;
+        }
+        match &self.waited_in {
+            Some(list) if list.contains(&thread_id) => ThreadUse::WaitedIn,
+            _ => ThreadUse::Free,
+        }
+    }
+
+    fn set_waited_in(&mut self, thread_id: usize, waited: bool) {
+        let list = self.waited_in.get_or_insert_with(Box::default);
+        match waited {
+            true => list.push(thread_id),
+            false => {
+                if let Some(at) = list.iter().rposition(|&t| t == thread_id) {
+                    list.swap_remove(at);
+                }
+            }
+        }
     }
 
     /// Drops everything of the running code (upgrade): tasks, globals, cached channels.
@@ -120,6 +145,17 @@ impl ProcessLua {
             ..ProcessLua::starting(args)
         };
     }
+}
+
+/// What user code may do with a coroutine of its process (`rt.thread_use`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ThreadUse {
+    /// Resume and close it as it likes.
+    Free = 0,
+    /// Nothing: it is a task, run by the runtime.
+    Task = 1,
+    /// Nothing for now: a task waits inside it.
+    WaitedIn = 2,
 }
 
 /// What a run of a process ended with.
@@ -314,7 +350,9 @@ impl super::Vm {
             Status::Finished => {
                 let main = core.with_proc(slot, |p| p.lua.main == Some(task)) == Some(true);
                 if main {
-                    return Some(Outcome::Exited(finish(stack)));
+                    // Read outside a protected call: no limit error may unwind from here.
+                    let exit = self.without_memory_limit(|| finish(stack));
+                    return Some(Outcome::Exited(exit));
                 }
                 // A spawned task's results are dropped.
                 stack.set_top(0);
@@ -326,8 +364,11 @@ impl super::Vm {
             }
             Status::Failed => {
                 // The failed coroutine keeps its frames: the traceback is where it raised.
-                let trace = super::errors::clean_traceback(&stack.traceback());
-                let error = exit_error(stack, -1, Some(trace));
+                // Read outside a protected call, often just after a limit error.
+                let error = self.without_memory_limit(|| {
+                    let trace = super::errors::clean_traceback(&stack.traceback());
+                    exit_error(stack, -1, Some(trace))
+                });
                 Some(Outcome::Exited(Exit::Failed(error)))
             }
         }
@@ -336,6 +377,8 @@ impl super::Vm {
 
 /// Interprets what the main task returned: `v, e…` (process.md §6).
 fn finish(stack: Stack<'_>) -> Exit {
+    // Only `v, e` count; dropping the rest leaves the stack room for the reads below.
+    stack.set_top(stack.top().min(2));
     if stack.top() >= 2 && stack.truthy(2) {
         return Exit::Failed(exit_error(stack, 2, None));
     }
@@ -351,12 +394,26 @@ fn finish(stack: Stack<'_>) -> Exit {
 /// Blocks the running task on `wait` and yields it; the call's continuation runs when the task
 /// is resumed. Raises when the task cannot wait here.
 pub fn block(stack: Stack<'_>, wait: Wait<'_, LuaRef>) -> raw::Result {
+    block_then(stack, wait, |_, _, _| {})
+}
+
+/// [`block`], then `then` with the task and the number of its wait (a sleep's timer wakes
+/// that wait only).
+pub fn block_then(
+    stack: Stack<'_>,
+    wait: Wait<'_, LuaRef>,
+    then: impl FnOnce(&Core, TaskId, u32),
+) -> raw::Result {
     if !stack.can_yield() {
         return cannot_block();
     }
     let core = core()?;
-    core.with_current(|p| p.local.tasks.block(wait));
+    // The push can raise (the stack cannot grow): before the task is marked blocked.
     stack.push_token();
+    let Some((task, seq)) = core.with_current(|p| p.local.tasks.block(wait)).flatten() else {
+        return raw::raise("no task is running");
+    };
+    then(&core, task, seq);
     Ok(raw::Ret::Yield(1))
 }
 
@@ -390,25 +447,49 @@ pub fn core() -> Result<Rc<Core>, Raise> {
 }
 
 lua_fn! {
-    /// `rt.is_task(co)`: whether `co` is a task of the running process.
-    pub fn is_task(stack) {
+    /// `rt.thread_use(co)`: 0 when user code may resume or close the coroutine `co`, 1 when
+    /// it is a task of the running process, 2 when a task waits inside it.
+    pub fn thread_use(stack) {
         let id = match stack.kind(1) {
             raw::Kind::Thread => stack.pointer(1),
             _ => 0,
         };
         let core = core()?;
-        let task = id != 0 && core.with_current(|p| p.lua.is_task(id)) == Some(true);
-        stack.push_bool(task);
+        let found = match id {
+            0 => ThreadUse::Free,
+            id => core
+                .with_current(|p| p.lua.thread_use(id))
+                .unwrap_or(ThreadUse::Free),
+        };
+        stack.push_number(found as u8 as f64);
         raw::values(1)
     }
 }
 
 lua_fn! {
-    /// `rt.unblock()`: withdraws the block of the running task (it could not be passed up).
-    pub fn unblock(stack) {
-        let _ = stack;
+    /// `rt.waited_in(co, waited)`: marks (or unmarks) the coroutine `co` as one a task waits
+    /// inside.
+    pub fn waited_in(stack) {
+        if stack.kind(1) != raw::Kind::Thread {
+            return raw::raise("rt.waited_in: expected a coroutine");
+        }
+        let id = stack.pointer(1);
+        let waited = stack.truthy(2);
         let core = core()?;
-        core.with_current(|p| p.local.tasks.unblock());
+        core.with_current(|p| p.lua.set_waited_in(id, waited));
+        raw::values(0)
+    }
+}
+
+lua_fn! {
+    /// `rt.unblock()`: withdraws the block of the running task (it could not be passed up),
+    /// with the upgrade a blocked `process.upgrade` requested.
+    pub fn unblock(_stack) {
+        let core = core()?;
+        core.with_current(|p| {
+            p.local.tasks.unblock();
+            p.upgrade = None;
+        });
         raw::values(0)
     }
 }
@@ -423,8 +504,7 @@ lua_fn! {
 
 lua_fn! {
     /// `rt.absorb_preemption()`: forgets a preemption that could not be passed up.
-    pub fn absorb_preemption(stack) {
-        let _ = stack;
+    pub fn absorb_preemption(_stack) {
         preempt::take_preempted();
         raw::values(0)
     }

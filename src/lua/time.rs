@@ -12,10 +12,10 @@ use std::ffi::c_int;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::args::{at_most, fail, invalid, type_name};
-use super::channel::push_time_channel;
+use super::channel::{Owner, current_owner, push_time_channel};
 use super::objects;
 use super::raw::{self, Kind, LuaRef, Object, Raise, Stack, lua_cont, lua_fn};
-use super::run::{block, core, take_delivery, yield_task};
+use super::run::{core, take_delivery, yield_task};
 use crate::duration::Duration;
 use crate::error::ErrorValue;
 use crate::proc::{ChanId, Item, TimeId, TimeKind, Wait};
@@ -41,6 +41,7 @@ impl Object for TimeObject {
 /// A Timer object: its pending time entry, its channel's id and object.
 #[derive(Debug)]
 pub struct TimerObject {
+    owner: Option<Owner>,
     entry: Cell<Option<TimeId>>,
     id: ChanId,
     channel: LuaRef,
@@ -54,6 +55,7 @@ impl Object for TimerObject {
 /// A Ticker object: its time entry and its channel.
 #[derive(Debug)]
 pub struct TickerObject {
+    owner: Option<Owner>,
     entry: Option<TimeId>,
     channel: LuaRef,
 }
@@ -115,16 +117,9 @@ lua_fn! {
         if d.0 <= 0 {
             return yield_task(stack);
         }
-        let core = core()?;
-        if !stack.can_yield() {
-            return super::run::cannot_block();
-        }
-        let task = core
-            .with_current(|p| p.local.tasks.running())
-            .flatten()
-            .ok_or_else(|| Raise::Text("time.sleep outside a task".into()))?;
-        core.add_time_entry(ahead(d), TimeKind::Sleep(task));
-        block(stack, Wait::Local)
+        super::run::block_then(stack, Wait::Local, |core, task, seq| {
+            core.add_time_entry(ahead(d), TimeKind::Sleep { task, seq });
+        })
     }
 }
 
@@ -180,7 +175,8 @@ lua_fn! {
         let (id, entry) = time_channel(stack, d, None)?;
         let channel = stack.make_ref(-1);
         stack.pop(1);
-        stack.push_object(TimerObject { entry: Cell::new(entry), id, channel });
+        let owner = current_owner(&*core()?);
+        stack.push_object(TimerObject { owner, entry: Cell::new(entry), id, channel });
         raw::values(1)
     }
 }
@@ -199,15 +195,28 @@ lua_fn! {
         let (_, entry) = time_channel(stack, d, Some(period))?;
         let channel = stack.make_ref(-1);
         stack.pop(1);
-        stack.push_object(TickerObject { entry, channel });
+        let owner = current_owner(&*core()?);
+        stack.push_object(TickerObject { owner, entry, channel });
         raw::values(1)
     }
 }
 
+/// Raises unless `owner` is the running process: a timer's entry and channel are its own.
+fn check_owner(owner: Option<Owner>, object: &str, what: &str) -> Result<(), Raise> {
+    match current_owner(&*core()?) == owner {
+        true => Ok(()),
+        false => raw::raise(format!(
+            "{object}:{what}: the {object} belongs to another process"
+        )),
+    }
+}
+
 fn timer_this<'a>(stack: Stack<'a>, what: &str) -> Result<&'a TimerObject, Raise> {
-    stack
+    let timer = stack
         .object::<TimerObject>(1)
-        .ok_or_else(|| Raise::Object(invalid(format!("Timer:{what} must be called on a Timer"))))
+        .ok_or_else(|| Raise::Object(invalid(format!("Timer:{what} must be called on a Timer"))))?;
+    check_owner(timer.owner, "Timer", what)?;
+    Ok(timer)
 }
 
 lua_fn! {
@@ -249,9 +258,11 @@ lua_fn! {
 }
 
 fn ticker_this<'a>(stack: Stack<'a>, what: &str) -> Result<&'a TickerObject, Raise> {
-    stack
-        .object::<TickerObject>(1)
-        .ok_or_else(|| Raise::Object(invalid(format!("Ticker:{what} must be called on a Ticker"))))
+    let ticker = stack.object::<TickerObject>(1).ok_or_else(|| {
+        Raise::Object(invalid(format!("Ticker:{what} must be called on a Ticker")))
+    })?;
+    check_owner(ticker.owner, "Ticker", what)?;
+    Ok(ticker)
 }
 
 lua_fn! {

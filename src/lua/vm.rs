@@ -137,7 +137,7 @@ impl Vm {
         let main = Stack::main_of(&lua);
         let mut built: Option<Result<(LuaRef, LuaRef, modules::Modules), String>> = None;
         let protected = raw::protect(main, &mut |stack| {
-            built = Some(Self::build(stack, core));
+            built = Some(Self::build(stack));
         });
         if protected.is_err() {
             let message = main
@@ -170,10 +170,7 @@ impl Vm {
 
     /// Builds the globals on the main thread `stack` (inside a protected call).
     #[allow(clippy::type_complexity)]
-    fn build(
-        stack: Stack<'_>,
-        core: &Rc<Core>,
-    ) -> Result<(LuaRef, LuaRef, modules::Modules), String> {
+    fn build(stack: Stack<'_>) -> Result<(LuaRef, LuaRef, modules::Modules), String> {
         errors::register(stack);
         message::register(stack);
         channel::register(stack);
@@ -192,7 +189,8 @@ impl Vm {
             c"absorb_preemption",
             super::run::absorb_preemption,
         );
-        set_function(stack, rt, c"is_task", super::run::is_task);
+        set_function(stack, rt, c"thread_use", super::run::thread_use);
+        set_function(stack, rt, c"waited_in", super::run::waited_in);
         set_function(stack, rt, c"unblock", super::run::unblock);
         stack.push_token();
         stack.raw_set_field(rt, c"TOKEN");
@@ -244,7 +242,6 @@ impl Vm {
             stack.push_nil();
             stack.raw_set_field(GLOBALS, name);
         }
-        let _ = core;
 
         // The guard of the per-process globals, built before the globals are frozen.
         stack.raw_get_field(boot, c"guard");
@@ -288,6 +285,17 @@ impl Vm {
             .borrow_mut()
             .insert(entry.id.clone(), chunk.clone());
         Ok(chunk)
+    }
+
+    /// Runs `f` with the memory limit lifted: for the runtime's own reads of a process's
+    /// values outside any protected call, where a limit error could not be caught.
+    pub(crate) fn without_memory_limit<R>(&self, f: impl FnOnce() -> R) -> R {
+        let limit = self.lua.set_memory_limit(0).unwrap_or(0);
+        let result = f();
+        if limit > 0 {
+            let _ = self.lua.set_memory_limit(limit);
+        }
+        result
     }
 
     /// Bytes of memory the VM's heap uses.

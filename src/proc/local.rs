@@ -45,8 +45,11 @@ pub enum Event {
 /// What a time entry does when it is due.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TimeKind {
-    /// Wakes a sleeping task.
-    Sleep(TaskId),
+    /// Wakes a sleeping task if it still waits the same wait (the number [`Tasks::block`]
+    /// returned).
+    ///
+    /// [`Tasks::block`]: crate::proc::tasks::Tasks::block
+    Sleep { task: TaskId, seq: u32 },
     /// Puts the current time in a time channel (`time.after`, `timer`), and again every
     /// `period` milliseconds (`ticker`).
     Channel {
@@ -390,31 +393,9 @@ impl<V> Local<V> {
         envelope
     }
 
-    /// Whether a message `wanted` accepts is waiting.
-    pub fn has_message(&self, wanted: Wanted<'_>) -> bool {
-        let listeners = self.extra.as_deref().map_or(&[][..], |e| &e.listeners[..]);
-        match wanted {
-            Wanted::Inbox => self
-                .messages
-                .iter()
-                .any(|m| !listeners.iter().any(|l| l.topic == m.topic)),
-            Wanted::Topic(topic) => self.messages.iter().any(|m| m.topic == *topic),
-        }
-    }
-
-    /// Messages waiting in the buffer.
-    pub fn waiting_messages(&self) -> usize {
-        self.messages.len()
-    }
-
     /// Takes the oldest lifecycle event.
     pub fn pop_event(&mut self) -> Option<Event> {
         self.extra.as_deref_mut()?.events.pop_front()
-    }
-
-    /// Whether a lifecycle event is waiting.
-    pub fn has_event(&self) -> bool {
-        self.extra.as_deref().is_some_and(|e| !e.events.is_empty())
     }
 
     // ---- monitors, links, calls --------------------------------------------------------------
@@ -515,8 +496,11 @@ impl<V> Local<V> {
         object: impl FnOnce(u32) -> V,
     ) -> &Listener<V> {
         let extra = self.extra();
-        let id = extra.next_listener;
-        extra.next_listener += 1;
+        let mut id = extra.next_listener;
+        while extra.listeners.iter().any(|l| l.id == id) {
+            id = id.wrapping_add(1);
+        }
+        extra.next_listener = id.wrapping_add(1);
         extra.listeners.push(Listener {
             topic,
             as_message,

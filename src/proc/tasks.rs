@@ -7,7 +7,7 @@
 //! [`Delivery`]), `Running` (the one the worker resumed), `Blocked`, or gone. The worker asks
 //! [`Tasks::next`] for the task to resume; when none is ready the process waits for the world.
 //!
-//! A blocking operation first tries to complete at once (`recv`, `send`, `select_local`). When
+//! A blocking operation first tries to complete at once (`recv`, `send`; a select tries its cases in turn). When
 //! it cannot, the caller registers the running task as a *waiter* on the channels involved and
 //! blocks it; the Lua layer then yields the task's coroutine. Whoever completes the operation
 //! later (a sender, a receiver, a closing task, a timer) hands the result to the waiting task as
@@ -319,14 +319,11 @@ impl<V> Tasks<V> {
     }
 
     /// Blocks the running task on `wait`. For channel waits the task is registered as a
-    /// waiter; call this only after the non-blocking attempt failed.
-    pub fn block(&mut self, wait: Wait<'_, V>) {
-        let Some(index) = self.running else {
-            return;
-        };
-        let Some(task) = self.task_mut(index) else {
-            return;
-        };
+    /// waiter; call this only after the non-blocking attempt failed. Returns the task and the
+    /// number of this wait (for [`Tasks::wake`]), or `None` when no task is running.
+    pub fn block(&mut self, wait: Wait<'_, V>) -> Option<(TaskId, u32)> {
+        let index = self.running?;
+        let task = self.task_mut(index)?;
         task.seq = task.seq.wrapping_add(1);
         let seq = task.seq;
         let external = matches!(wait, Wait::External | Wait::Select { external: true, .. });
@@ -373,6 +370,7 @@ impl<V> Tasks<V> {
         if let Some(task) = self.task_mut(index) {
             task.registered = registered;
         }
+        Some((TaskId(index), seq))
     }
 
     /// Withdraws the block of the running task (its call could not wait after all): it is
@@ -457,9 +455,12 @@ impl<V> Tasks<V> {
         )
     }
 
-    /// Makes a task blocked on a time entry (a sleep) ready.
-    pub fn wake(&mut self, task: TaskId) {
-        self.complete(task.0, Delivery::Resume);
+    /// Makes a task blocked on a time entry (a sleep) ready, if it still waits the wait
+    /// numbered `seq` that [`Tasks::block`] returned.
+    pub fn wake(&mut self, task: TaskId, seq: u32) {
+        if self.task_mut(task.0).is_some_and(|t| t.seq == seq) {
+            self.complete(task.0, Delivery::Resume);
+        }
     }
 
     /// The world woke the process: every task waiting for it looks again.
@@ -552,13 +553,6 @@ impl<V> Tasks<V> {
             slab.channels[id.index as usize] = None;
             slab.free.push(id.index);
         }
-    }
-
-    /// Number of live channels.
-    pub fn channel_count(&self) -> usize {
-        self.channels
-            .as_ref()
-            .map_or(0, |slab| slab.channels.iter().flatten().count())
     }
 
     /// The oldest live waiter among the receivers of `id`, removed.
@@ -661,18 +655,6 @@ impl<V> Tasks<V> {
         Ok(None)
     }
 
-    /// Whether a send on `id` would complete now (or raise: closed).
-    pub fn can_send(&mut self, id: ChanId) -> bool {
-        let Some(ch) = self.channel_mut(id) else {
-            return false;
-        };
-        if ch.closed || ch.buffer.len() < ch.size {
-            return true;
-        }
-        let receivers: Vec<Waiter> = ch.receivers.iter().copied().collect();
-        receivers.iter().any(|w| self.is_live(w))
-    }
-
     /// Closes `id`: blocked receivers get `nil, false`, blocked senders raise. Closing twice
     /// does nothing.
     pub fn close(&mut self, id: ChanId) -> Result<(), ChannelError> {
@@ -690,11 +672,6 @@ impl<V> Tasks<V> {
         Ok(())
     }
 
-    /// Whether `id` is closed.
-    pub fn is_closed(&self, id: ChanId) -> bool {
-        self.channel(id).is_some_and(|c| c.closed)
-    }
-
     /// Values waiting in the buffer of `id`.
     pub fn buffered(&self, id: ChanId) -> usize {
         self.channel(id).map_or(0, |c| c.buffer.len())
@@ -709,6 +686,14 @@ mod tests {
         match tasks.next(false) {
             Next::Run(task, delivery) => (task, delivery),
             other => panic!("expected a task to run, got {other:?}"),
+        }
+    }
+
+    impl<V> Tasks<V> {
+        /// Waiters registered on channel `id`, live or not.
+        fn waiters(&mut self, id: ChanId) -> usize {
+            self.channel_mut(id)
+                .map_or(0, |ch| ch.receivers.len() + ch.senders.len())
         }
     }
 
@@ -812,8 +797,9 @@ mod tests {
                 ..
             }
         ));
-        // x has no receiver left: a send on it must wait.
-        assert!(!tasks.can_send(x));
+        // The select's waiter on x was withdrawn, not left for a sender to skip.
+        assert_eq!(tasks.waiters(x), 0);
+        assert!(matches!(tasks.send(x, Item::Value(5)), Ok(Some(_))));
     }
 
     #[test]

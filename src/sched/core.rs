@@ -221,22 +221,6 @@ impl Core {
         }
     }
 
-    /// Moves a pending entry of the running process to `at` (a timer reset).
-    pub fn move_time_entry(&self, id: TimeId, at: Instant) -> bool {
-        let Some(slot) = self.current.get() else {
-            return false;
-        };
-        let mut procs = self.procs.borrow_mut();
-        let Some(entry) = procs.get_mut(slot).and_then(|p| p.local.time.get_mut(id)) else {
-            return false;
-        };
-        let mut timers = self.timers.borrow_mut();
-        timers.cancel(entry.seq);
-        entry.at = at;
-        entry.seq = timers.add(at, slot, id);
-        true
-    }
-
     /// Puts a cancel deadline that sorting found in the heap (the earliest wins).
     pub(super) fn arm_deadline(&self, slot: u32, proc: &mut Proc) {
         if let Some(at) = proc.local.to_arm.take() {
@@ -284,9 +268,9 @@ impl Core {
                 continue;
             }
             match entry.kind {
-                TimeKind::Sleep(task) => {
+                TimeKind::Sleep { task, seq } => {
                     proc.local.time.remove(due.id);
-                    proc.local.tasks.wake(task);
+                    proc.local.tasks.wake(task, seq);
                 }
                 TimeKind::Channel { channel, period } => {
                     if !proc.local.tasks.exists(channel) {

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use super::core::Core;
 use super::error;
-use crate::bytes::Bytes;
 use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::{Pid, Process, pid};
 
@@ -164,10 +163,5 @@ impl Core {
             }
             None => false,
         }
-    }
-
-    /// Registers `name` for a new child (SpawnBuilder `with_name`): see `spawn.rs`.
-    pub fn name_taken(&self, name: &Bytes) -> bool {
-        self.shared.registry.lookup(name).is_some()
     }
 }
