@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs the six workloads on moonweave and on Erlang/OTP on this machine and prints one table.
+# Runs the six workloads on moonweave and on Erlang/OTP on this machine and prints one table,
+# with a ratio column (moonweave's advantage: Erlang's time or size divided by ours, our rate
+# divided by Erlang's; above 1 means moonweave is ahead), followed by the one-worker rows, the
+# preemption cost and the cost breakdown of the message path.
 # Installs Debian's erlang-nox when `erl` is missing (the tests never need it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,18 +23,25 @@ otp=$(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), ha
 # Each workload in a fresh process: one run's freed memory and allocator state otherwise
 # changes the next one's result (spawn measured 0.54 M/s after idle, 0.90 M/s alone).
 cargo bench -q --bench workloads --no-run 2>/dev/null
-mw_out=$(for name in idle spawn skynet ring ping_pong fan_in cpu_preemption cpu_process; do
-    cargo bench -q --bench workloads -- "$name" 2>/dev/null | grep "^| $name |"
+mw_out=$(for name in idle spawn skynet ring_1w ring ping_pong_1w ping_pong fan_in cpu_preemption cpu_process breakdown; do
+    # A name's filter also runs the workloads whose names contain it: keep its own rows.
+    pattern="^| $name |"
+    [ "$name" = breakdown ] && pattern="^| breakdown_"
+    cargo bench -q --bench workloads -- "$name" 2>/dev/null | grep "$pattern"
 done)
 
-echo "| workload | unit | moonweave | Erlang/OTP $otp ($workers schedulers) | target |"
-echo "|---|---|---|---|---|"
+echo "| workload | unit | moonweave | Erlang/OTP $otp ($workers schedulers) | moonweave vs Erlang | target |"
+echo "|---|---|---|---|---|---|"
 for name in idle spawn skynet ring ping_pong fan_in; do
     row=$(grep "^| $name |" <<<"$mw_out")
     unit=$(cut -d'|' -f3 <<<"$row" | xargs)
     ours=$(cut -d'|' -f4 <<<"$row" | xargs)
     target=$(cut -d'|' -f6 <<<"$row" | xargs)
     theirs=$(awk -v n="$name" '$1 == n {print $2}' <<<"$erl_out")
-    echo "| $name | $unit | $ours | $theirs | $target |"
+    case $name in
+        idle | skynet | ping_pong) ratio=$(awk -v a="$theirs" -v b="$ours" 'BEGIN {printf "%.2f×", a / b}') ;;
+        *) ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN {printf "%.2f×", a / b}') ;;
+    esac
+    echo "| $name | $unit | $ours | $theirs | $ratio | $target |"
 done
-grep "^| cpu_" <<<"$mw_out" | sed 's/| — | \(.*\) |$/| — | \1 |/'
+grep -E "^\| (ring_1w|ping_pong_1w|cpu_|breakdown_)" <<<"$mw_out" | sed 's/| — | \(.*\) |$/| — | — | \1 |/'
