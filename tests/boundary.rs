@@ -363,3 +363,23 @@ fn a_select_keeps_the_cases_it_was_given_when_another_task_edits_the_table() {
     assert!(lines[1].contains("no cases and no default"), "{stdout}");
     assert!(lines[2].contains("5000 cases, at most 4096"), "{stdout}");
 }
+
+#[test]
+fn a_block_withdrawn_where_it_cannot_wait_leaves_no_coroutine_refused() {
+    // `inner` blocks inside `outer`, resumed from a metamethod: the block is withdrawn with an
+    // error. Nothing waits in `inner` any more, so resuming it again is the program's right.
+    let out = run_main(
+        r##"return function()
+            local ch = channel.new()
+            local inner = coroutine.create(function() return ch:receive() end)
+            local outer = coroutine.create(function() return coroutine.resume(inner) end)
+            local t = setmetatable({}, {__index = function() return coroutine.resume(outer) end})
+            local ok, err = pcall(function() return t.x end)
+            print(ok, string.find(tostring(err), "cannot block here", 1, true) ~= nil)
+            coroutine.spawn(function() ch:send("v") end)
+            print(coroutine.resume(inner))
+        end"##,
+        &[],
+    );
+    assert_eq!(out.ok(), "false\ttrue\ntrue\tv\ttrue\n");
+}

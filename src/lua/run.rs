@@ -40,6 +40,14 @@ struct TaskThread {
     first: Option<c_int>,
 }
 
+/// A coroutine a task waits inside. The reference keeps it alive while it is listed, so its
+/// address (the identity `rt.thread_use` compares) cannot name another coroutine meanwhile.
+struct WaitedIn {
+    thread: usize,
+    task: TaskId,
+    _anchor: LuaRef,
+}
+
 /// The Lua state of one process, owned by its worker.
 #[derive(Default)]
 pub struct ProcessLua {
@@ -61,11 +69,11 @@ pub struct ProcessLua {
     pub(crate) events: Option<LuaRef>,
     /// Library instances by id (a Lua table), created on the first `require` of a library.
     pub(crate) libraries: Option<LuaRef>,
-    /// Coroutines (by thread pointer) a task waits inside: their block was passed up to the
-    /// task, so nothing else may resume or close them until it returns. Boxed: 8 bytes in
-    /// every process instead of a `Vec`'s 24, and most processes never have one.
+    /// Coroutines a task waits inside: their block was passed up to the task, so nothing else
+    /// may resume or close them until it returns. Boxed: 8 bytes in every process instead of a
+    /// `Vec`'s 24, and most processes never have one.
     #[allow(clippy::box_collection)]
-    waited_in: Option<Box<Vec<usize>>>,
+    waited_in: Option<Box<Vec<WaitedIn>>>,
 }
 
 impl ProcessLua {
@@ -108,6 +116,14 @@ impl ProcessLua {
         if let Some(slot) = self.threads.get_mut(task.index()) {
             *slot = None;
         }
+        self.forget_waited_in(task);
+    }
+
+    /// Unlists every coroutine `task` waits inside (its wait was withdrawn, or it ended).
+    fn forget_waited_in(&mut self, task: TaskId) {
+        if let Some(list) = &mut self.waited_in {
+            list.retain(|w| w.task != task);
+        }
     }
 
     /// What user code may do with the coroutine `thread_id` (see [`ThreadUse`]).
@@ -121,17 +137,21 @@ impl ProcessLua {
             return ThreadUse::Task;
         }
         match &self.waited_in {
-            Some(list) if list.contains(&thread_id) => ThreadUse::WaitedIn,
+            Some(list) if list.iter().any(|w| w.thread == thread_id) => ThreadUse::WaitedIn,
             _ => ThreadUse::Free,
         }
     }
 
-    fn set_waited_in(&mut self, thread_id: usize, waited: bool) {
+    fn set_waited_in(&mut self, thread_id: usize, task: TaskId, anchor: Option<LuaRef>) {
         let list = self.waited_in.get_or_insert_with(Box::default);
-        match waited {
-            true => list.push(thread_id),
-            false => {
-                if let Some(at) = list.iter().rposition(|&t| t == thread_id) {
+        match anchor {
+            Some(anchor) => list.push(WaitedIn {
+                thread: thread_id,
+                task,
+                _anchor: anchor,
+            }),
+            None => {
+                if let Some(at) = list.iter().rposition(|w| w.thread == thread_id) {
                     list.swap_remove(at);
                 }
             }
@@ -474,21 +494,30 @@ lua_fn! {
             return raw::raise("rt.waited_in: expected a coroutine");
         }
         let id = stack.pointer(1);
-        let waited = stack.truthy(2);
+        let anchor = stack.truthy(2).then(|| stack.make_ref(1));
         let core = core()?;
-        core.with_current(|p| p.lua.set_waited_in(id, waited));
+        core.with_current(|p| {
+            if let Some(task) = p.local.tasks.running() {
+                p.lua.set_waited_in(id, task, anchor);
+            }
+        });
         raw::values(0)
     }
 }
 
 lua_fn! {
     /// `rt.unblock()`: withdraws the block of the running task (it could not be passed up),
-    /// with the upgrade a blocked `process.upgrade` requested.
+    /// with the upgrade a blocked `process.upgrade` requested and the list of coroutines the
+    /// task waited inside.
     pub fn unblock(_stack) {
         let core = core()?;
         core.with_current(|p| {
             p.local.tasks.unblock();
             p.upgrade = None;
+            // The whole chain of coroutines that passed the block up is withdrawn with it.
+            if let Some(task) = p.local.tasks.running() {
+                p.lua.forget_waited_in(task);
+            }
         });
         raw::values(0)
     }

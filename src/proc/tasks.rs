@@ -19,8 +19,9 @@
 //! # Waiters and sequence numbers
 //!
 //! A `select` registers one waiter per case. Every waiter carries the task's *wait sequence
-//! number*, bumped each time the task blocks or is made ready; a waiter whose number is not the
-//! task's current one is stale. When a task is made ready its other waiters are removed from
+//! number*, a new one (from one counter for all the tasks of the process, so a task that takes
+//! a freed task's place never meets its numbers) each time the task blocks or is made ready; a
+//! waiter, or a sleep's timer, whose number is not the task's current one is stale. When a task is made ready its other waiters are removed from
 //! their channels at once (as Go's `select` dequeues its other cases), so a channel that always
 //! loses a `select` does not collect waiters.
 //!
@@ -102,7 +103,7 @@ enum State<V> {
 #[derive(Debug)]
 struct Task<V> {
     state: State<V>,
-    /// Bumped each time the task blocks or is made ready; see the module docs.
+    /// A new number each time the task blocks or is made ready; see the module docs.
     seq: u32,
     /// The channels this task is registered on as a waiter, to withdraw from.
     registered: Vec<ChanId>,
@@ -182,6 +183,8 @@ pub struct Tasks<V> {
     /// Channels, allocated on the first one (most processes have none).
     channels: Option<Box<ChannelSlab<V>>>,
     next_generation: u32,
+    /// The last wait sequence number given out.
+    last_seq: u32,
     /// Blocked tasks that wait for the world.
     external: usize,
 }
@@ -202,8 +205,15 @@ impl<V> Tasks<V> {
             running: None,
             channels: None,
             next_generation: 0,
+            last_seq: 0,
             external: 0,
         }
+    }
+
+    /// A new wait sequence number.
+    fn next_seq(&mut self) -> u32 {
+        self.last_seq = self.last_seq.wrapping_add(1);
+        self.last_seq
     }
 
     // ---- tasks -------------------------------------------------------------------------------
@@ -212,7 +222,7 @@ impl<V> Tasks<V> {
     pub fn spawn(&mut self) -> TaskId {
         let task = Task {
             state: State::Ready(Delivery::Resume),
-            seq: 0,
+            seq: self.next_seq(),
             registered: Vec::new(),
         };
         let index = match self.free_tasks.pop() {
@@ -323,9 +333,9 @@ impl<V> Tasks<V> {
     /// number of this wait (for [`Tasks::wake`]), or `None` when no task is running.
     pub fn block(&mut self, wait: Wait<'_, V>) -> Option<(TaskId, u32)> {
         let index = self.running?;
+        let seq = self.next_seq();
         let task = self.task_mut(index)?;
-        task.seq = task.seq.wrapping_add(1);
-        let seq = task.seq;
+        task.seq = seq;
         let external = matches!(wait, Wait::External | Wait::Select { external: true, .. });
         task.state = State::Blocked { external };
         if external {
@@ -379,6 +389,7 @@ impl<V> Tasks<V> {
         let Some(index) = self.running else {
             return;
         };
+        let new_seq = self.next_seq();
         let Some(task) = self.task_mut(index) else {
             return;
         };
@@ -386,8 +397,7 @@ impl<V> Tasks<V> {
             return;
         };
         task.state = State::Running;
-        let seq = task.seq;
-        task.seq = seq.wrapping_add(1);
+        let seq = std::mem::replace(&mut task.seq, new_seq);
         let registered = std::mem::take(&mut task.registered);
         if external {
             self.external -= 1;
@@ -411,13 +421,15 @@ impl<V> Tasks<V> {
     /// Forgets every task and channel (upgrade), keeping channel generations increasing so
     /// that an old channel object can never name a new channel.
     pub fn clear(&mut self) {
-        let next_generation = self.next_generation;
+        let (next_generation, last_seq) = (self.next_generation, self.last_seq);
         *self = Tasks::new();
         self.next_generation = next_generation;
+        self.last_seq = last_seq;
     }
 
     /// Makes a blocked task ready with `delivery`, withdrawing its other waiters.
     fn complete(&mut self, index: u32, delivery: Delivery<V>) {
+        let new_seq = self.next_seq();
         let Some(task) = self.task_mut(index) else {
             return;
         };
@@ -426,8 +438,7 @@ impl<V> Tasks<V> {
             return;
         }
         task.state = State::Ready(delivery);
-        let seq = task.seq;
-        task.seq = seq.wrapping_add(1);
+        let seq = std::mem::replace(&mut task.seq, new_seq);
         let registered = std::mem::take(&mut task.registered);
         if was_external {
             self.external -= 1;
@@ -702,6 +713,30 @@ mod tests {
             Some(Item::Value(v)) => Some(v),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_sleep_timer_wakes_only_the_wait_it_was_set_for() {
+        let mut tasks: Tasks<u32> = Tasks::new();
+        let first = tasks.spawn();
+        let other = tasks.spawn();
+        assert_eq!(run(&mut tasks).0, first);
+        // A sleep that could not wait after all: withdrawn, its timer left pending.
+        let (task, stale) = tasks.block(Wait::Local).unwrap();
+        assert_eq!(task, first);
+        tasks.unblock();
+        tasks.finish(first);
+        // A new task in the freed place sleeps: the old timer must not wake it.
+        let second = tasks.spawn();
+        assert_eq!(second, first, "the test needs the freed place reused");
+        assert_eq!(run(&mut tasks).0, other);
+        tasks.block(Wait::Local);
+        assert_eq!(run(&mut tasks).0, second);
+        let (_, current) = tasks.block(Wait::Local).unwrap();
+        tasks.wake(second, stale);
+        assert!(matches!(tasks.next(true), Next::Wait));
+        tasks.wake(second, current);
+        assert_eq!(run(&mut tasks).0, second);
     }
 
     #[test]
