@@ -37,7 +37,14 @@ fn start(name: &str) -> Runtime {
         .join("benches/apps")
         .join(app);
     let app = App::load(&path).unwrap_or_else(|e| panic!("{app}: {e}"));
-    Runtime::start(Arc::new(app), Options { workers }).expect("runtime starts")
+    Runtime::start(
+        Arc::new(app),
+        Options {
+            workers,
+            ..Options::default()
+        },
+    )
+    .expect("runtime starts")
 }
 
 fn run_main(runtime: &Runtime) -> Duration {

@@ -21,6 +21,7 @@ pub mod log;
 pub mod lua;
 pub mod proc;
 pub mod sched;
+pub mod security;
 pub mod sync;
 pub mod value;
 

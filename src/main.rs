@@ -70,12 +70,12 @@ fn main() -> ExitCode {
             path,
             exec,
             workers,
+            strict,
             args,
             log_level,
-            ..
         } => {
             moonweave::log::set_level(moonweave::log::Level::from_name(&log_level));
-            run(&path, exec, workers, args)
+            run(&path, exec, workers, strict, args)
         }
         Command::Check { path } => check(&path),
         Command::List { path } => list(&path),
@@ -119,7 +119,13 @@ fn report(problems: &[Problem]) {
     }
 }
 
-fn run(path: &Path, exec: Option<String>, workers: Option<u32>, args: Vec<String>) -> ExitCode {
+fn run(
+    path: &Path,
+    exec: Option<String>,
+    workers: Option<u32>,
+    strict: bool,
+    args: Vec<String>,
+) -> ExitCode {
     let app = match load(path) {
         Ok(app) => app,
         Err(problems) => {
@@ -147,6 +153,7 @@ fn run(path: &Path, exec: Option<String>, workers: Option<u32>, args: Vec<String
     }
     let options = Options {
         workers: workers.map(|n| n as usize),
+        strict,
     };
     let runtime = match Runtime::start(Arc::new(app), options) {
         Ok(runtime) => runtime,

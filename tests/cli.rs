@@ -351,6 +351,22 @@ fn examples_run_as_the_readme_says() {
         pipeline.ok(),
         "sum of squares 1..1000 = 333833500\n8 workers, the busiest did 125 jobs\n"
     );
+    let sandbox = moonweave(&["run", &repo("examples/sandbox")]);
+    let stdout = sandbox.ok().replace('\t', " ");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "audit: plugin started");
+    assert_eq!(lines[1], "plugin: true 4 denied");
+    assert!(
+        lines[2].starts_with("bare plugin: true cannot reach audit: permission denied: process.send on {app:audit_host|"),
+        "{stdout}"
+    );
+    assert_eq!(lines[3], "audit still running, events: 1");
+    let denials = sandbox
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("denied"))
+        .count();
+    assert_eq!(denials, 4, "{}", sandbox.stderr);
 }
 
 #[test]

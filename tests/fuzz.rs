@@ -38,6 +38,7 @@ end
 "##;
 
 const CALL: &str = r##"time = require("time")
+security = require("security")
 json = require("json")
 ctx = require("ctx")
 logger = require("logger")
@@ -156,6 +157,9 @@ fn argument() -> impl Strategy<Value = String> {
             Just("time.parse_duration(\"1s\")"),
             Just("time.timer(\"1h\")"),
             Just("process.with_context({})"),
+            Just("security.new_actor(\"a\", {x = 1})"),
+            Just("security.new_scope()"),
+            Just("{\"app:nope\", 1}"),
             Just("coroutine.create(function() end)"),
             Just("newproxy(true)"),
             Just("buffer.create(4)"),
@@ -230,6 +234,11 @@ const FUNCTIONS: &[&str] = &[
     "coroutine.spawn",
     "coroutine.resume",
     "coroutine.wrap",
+    "security.actor",
+    "security.scope",
+    "security.new_actor",
+    "security.new_scope",
+    "security.can",
 ];
 
 /// Objects whose methods are called, and their methods.
@@ -246,6 +255,11 @@ const RECEIVERS: &[(&str, &[&str])] = &[
     ("time.now()", &["sub", "add", "format_rfc3339", "unix"]),
     ("time.timer(\"1h\")", &["stop", "reset", "channel"]),
     ("time.ticker(\"1h\")", &["stop", "channel"]),
+    ("security.new_actor(\"a\")", &["id", "meta"]),
+    (
+        "security.new_scope()",
+        &["policies", "contains", "with", "without"],
+    ),
     (
         "errors.new(\"x\")",
         &["kind", "message", "details", "stack"],
@@ -257,6 +271,7 @@ const RECEIVERS: &[(&str, &[&str])] = &[
             "with_name",
             "with_message",
             "with_actor",
+            "with_scope",
             "spawn",
             "spawn_linked_monitored",
         ],

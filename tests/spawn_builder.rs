@@ -112,8 +112,7 @@ fn builder_methods_raise_on_bad_arguments() {
     let text = out.ok();
     assert_eq!(
         text,
-        "false\tINVALID\n".repeat(7)
-            + "false\tUNAVAILABLE\n"
+        "false\tINVALID\n".repeat(8)
             + "nil\tspawn: id must be an entry id 'namespace:name'\n"
             + "nil\tcannot copy a value of type SpawnBuilder\n"
     );

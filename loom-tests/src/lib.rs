@@ -89,6 +89,10 @@ pub mod error;
 #[path = "../../src/value.rs"]
 pub mod value;
 
+/// Actors and scopes, which a process record carries.
+#[path = "../../src/security/mod.rs"]
+pub mod security;
+
 // The `proc` files are siblings at the crate root here, as they are in `src/proc/`, so that
 // their `super::` paths resolve.
 

@@ -50,6 +50,8 @@ pub enum EntryKind {
     Process(Arc<ProcessEntry>),
     Host(HostConfig),
     Library(Arc<ProcessEntry>),
+    /// A `security.policy` entry, compiled.
+    Policy(Arc<crate::security::Policy>),
 }
 
 impl EntryKind {
@@ -59,6 +61,7 @@ impl EntryKind {
             EntryKind::Process(_) => "process.lua",
             EntryKind::Host(_) => "process.host",
             EntryKind::Library(_) => "library.lua",
+            EntryKind::Policy(_) => "security.policy",
         }
     }
 }
@@ -246,6 +249,14 @@ impl App {
         }
     }
 
+    /// The `security.policy` entry with this id.
+    pub fn policy(&self, id: &str) -> Option<&Arc<crate::security::Policy>> {
+        match self.entries.get(id).map(|e| &e.kind) {
+            Some(EntryKind::Policy(p)) => Some(p),
+            _ => None,
+        }
+    }
+
     /// Every host of the app, by id.
     pub fn hosts(&self) -> impl Iterator<Item = (&str, &HostConfig)> {
         self.entries.iter().filter_map(|(id, e)| match &e.kind {
@@ -266,7 +277,7 @@ impl App {
     pub fn sources(&self) -> impl Iterator<Item = &Arc<ProcessEntry>> {
         self.entries.values().filter_map(|e| match &e.kind {
             EntryKind::Process(p) | EntryKind::Library(p) => Some(p),
-            EntryKind::Host(_) => None,
+            EntryKind::Host(_) | EntryKind::Policy(_) => None,
         })
     }
 

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
+mod policy;
+
 use super::{
     App, DEFAULT_HOST, Entry, EntryKind, HostConfig, MODULES, Problem, ProcessEntry, is_name,
     is_namespace, read_source, relative_name, walk,
@@ -22,8 +24,8 @@ enum Yaml {
     Null,
     Bool(bool),
     Int(i64),
-    /// A number that is not an integer (its value is never needed: no field takes one yet).
-    Float,
+    /// A number that is not an integer.
+    Float(f64),
     Str(String),
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
@@ -55,10 +57,10 @@ impl<'de> Deserialize<'de> for Yaml {
                 Ok(Yaml::Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Yaml, E> {
-                Ok(i64::try_from(v).map_or(Yaml::Float, Yaml::Int))
+                Ok(i64::try_from(v).map_or(Yaml::Float(v as f64), Yaml::Int))
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Yaml, E> {
-                Ok(Yaml::Float)
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Yaml, E> {
+                Ok(Yaml::Float(v))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Yaml, E> {
                 Ok(Yaml::Str(v.to_string()))
@@ -91,7 +93,7 @@ impl Yaml {
             Yaml::Null => "null",
             Yaml::Bool(_) => "a boolean",
             Yaml::Int(_) => "an integer",
-            Yaml::Float => "a number",
+            Yaml::Float(_) => "a number",
             Yaml::Str(_) => "a string",
             Yaml::Seq(_) => "a list",
             Yaml::Map(_) => "a map",
@@ -349,7 +351,8 @@ impl FileReader<'_> {
             "process.lua" => &["source", "method", "modules", "imports"],
             "library.lua" => &["source", "modules", "imports"],
             "process.host" => &["host", "lifecycle"],
-            "process.service" | "security.policy" => {
+            "security.policy" => &["rules", "policy"],
+            "process.service" => {
                 self.problem(at, format!("{id}: entry kind '{kind}' is not supported by this version of moonweave yet"));
                 return None;
             }
@@ -396,6 +399,7 @@ impl FileReader<'_> {
             "library.lua" => self
                 .read_process(&id, &get, &mut references)
                 .map(EntryKind::Library),
+            "security.policy" => self.read_policy(&id, &get, at).map(EntryKind::Policy),
             _ => self.read_host(&id, &get).map(EntryKind::Host),
         };
         let kind = kind.filter(|_| ok)?;

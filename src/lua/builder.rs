@@ -1,6 +1,7 @@
-//! The SpawnBuilder (process.md §12): an immutable object carrying context values, a name and
-//! messages for a spawn; every method returns a new builder. What a method is given is checked
-//! and copied when it is called; a bad argument raises an error object.
+//! The SpawnBuilder (process.md §12): an immutable object carrying context values, a name,
+//! messages, an actor and a scope for a spawn; every method returns a new builder. What a
+//! method is given is checked and copied when it is called, and so are its permissions
+//! (`process.context`, `process.security`); a bad argument or a denial raises an error object.
 
 use std::ffi::c_int;
 
@@ -9,10 +10,12 @@ use super::convert;
 use super::objects;
 use super::process_api::spawn_with;
 use super::raw::{self, Kind, Object, Raise, Stack, lua_fn};
+use super::security::{ActorObject, ScopeObject};
 use crate::bytes::Bytes;
-use crate::error::{ErrorKind, ErrorValue};
+use crate::error::ErrorValue;
 use crate::proc::registry::is_valid_name;
 use crate::sched::SpawnExtras;
+use crate::security::Permission;
 use crate::value::Payload;
 
 /// A SpawnBuilder.
@@ -68,6 +71,7 @@ fn context_values(
 
 fn with_context_of(stack: Stack<'_>, base: SpawnExtras, values: c_int) -> raw::Result {
     let values = context_values(stack, values).map_err(Raise::Object)?;
+    permit(Permission::Context, b"context")?;
     let mut extras = base;
     for (key, value) in values {
         match extras.context.iter_mut().find(|(k, _)| *k == key) {
@@ -124,18 +128,46 @@ lua_fn! {
     }
 }
 
-fn security_not_built(stack: Stack<'_>, what: &str) -> raw::Result {
-    this(stack, what)?;
-    Err(Raise::Object(ErrorValue::new(
-        ErrorKind::Unavailable,
-        format!(
-            "{what}: actors and scopes come with the security module, which this version does not have yet"
-        ),
-    )))
+/// Raises `PERMISSION_DENIED` unless the running process has `permission` on `resource`.
+fn permit(permission: Permission, resource: &[u8]) -> Result<(), Raise> {
+    super::run::core()?
+        .permit(permission, resource)
+        .map_err(Raise::Object)
 }
 
-lua_fn! { fn with_actor(stack) { security_not_built(stack, "with_actor") } }
-lua_fn! { fn with_scope(stack) { security_not_built(stack, "with_scope") } }
+lua_fn! {
+    /// `b:with_actor(actor)`: needs `process.security` on `"security"`.
+    fn with_actor(stack) {
+        let mut extras = this(stack, "with_actor")?.0.clone();
+        let Some(actor) = stack.object::<ActorObject>(2) else {
+            return Err(Raise::Object(invalid(format!(
+                "with_actor: expected an Actor, got {}",
+                type_name(stack, 2)
+            ))));
+        };
+        permit(Permission::Security, b"security")?;
+        extras.actor = Some(actor.0.clone());
+        stack.push_object(BuilderObject(extras));
+        raw::values(1)
+    }
+}
+
+lua_fn! {
+    /// `b:with_scope(scope)`: needs `process.security` on `"security"`.
+    fn with_scope(stack) {
+        let mut extras = this(stack, "with_scope")?.0.clone();
+        let Some(scope) = stack.object::<ScopeObject>(2) else {
+            return Err(Raise::Object(invalid(format!(
+                "with_scope: expected a Scope, got {}",
+                type_name(stack, 2)
+            ))));
+        };
+        permit(Permission::Security, b"security")?;
+        extras.scope = Some(scope.0.clone());
+        stack.push_object(BuilderObject(extras));
+        raw::values(1)
+    }
+}
 
 macro_rules! builder_spawn {
     ($name:ident, $label:literal, $monitored:expr, $linked:expr) => {

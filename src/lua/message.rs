@@ -21,6 +21,7 @@ use super::raw::{self, Kind, LuaRef, Object, Raise, Stack, lua_fn};
 use super::run::core;
 use crate::proc::{Envelope, Event, Exit, Sender, Wanted};
 use crate::sched::Core;
+use crate::security::Permission;
 use crate::value::Payload;
 
 /// A received message.
@@ -258,6 +259,9 @@ lua_fn! {
             Ok(target) => target,
             Err(e) => return fail(stack, e),
         };
+        if let Err(e) = core.permit(Permission::Send, target.pid_text.as_bytes()) {
+            return fail(stack, e);
+        }
         let envelope = Envelope { from, topic: topic.into(), payload };
         match core.send(&target, dest, envelope) {
             Ok(()) => done(stack),

@@ -21,6 +21,7 @@ mod print;
 mod process_api;
 pub mod raw;
 mod run;
+mod security;
 pub mod time;
 mod vm;
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub struct Modules {
     pub logger: LuaRef,
     pub ctx: LuaRef,
     pub io: LuaRef,
+    pub security: LuaRef,
 }
 
 impl Modules {
@@ -33,6 +34,7 @@ impl Modules {
             "logger" => &self.logger,
             "ctx" => &self.ctx,
             "io" => &self.io,
+            "security" => &self.security,
             _ => return None,
         })
     }

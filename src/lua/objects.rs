@@ -14,6 +14,8 @@ pub const TICKER: c_int = 17;
 pub const BUILDER: c_int = 18;
 /// A pending `io.readline` (lives only on the stack of the blocked call).
 pub const LINE: c_int = 19;
+pub const ACTOR: c_int = 20;
+pub const SCOPE: c_int = 21;
 
 /// The type name of a runtime object's tag.
 pub fn name_of_tag(tag: c_int) -> Option<&'static str> {
@@ -28,6 +30,8 @@ pub fn name_of_tag(tag: c_int) -> Option<&'static str> {
         TICKER => "Ticker",
         BUILDER => "SpawnBuilder",
         LINE => "userdata",
+        ACTOR => "Actor",
+        SCOPE => "Scope",
         _ => return None,
     })
 }

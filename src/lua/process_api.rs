@@ -322,8 +322,13 @@ lua_fn! {
             Err(e) => return fail_false(stack, e),
         };
         let core = core()?;
-        stack.push_bool(core.unregister(name));
-        raw::values(1)
+        match core.unregister(name) {
+            Ok(removed) => {
+                stack.push_bool(removed);
+                raw::values(1)
+            }
+            Err(e) => fail_false(stack, e),
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use mlua::{Lua, LuaOptions, StdLib};
 use super::raw::{self, GLOBALS, LuaRef, Stack, lua_fn};
 use super::{
     builder, channel, ctx, errors, io, json, logger, message, modules, preempt, print, process_api,
-    time,
+    security, time,
 };
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
@@ -177,6 +177,7 @@ impl Vm {
         time::register(stack);
         builder::register(stack);
         io::register(stack);
+        security::register(stack);
 
         // The Lua half, with its primitives.
         stack.new_table(0, 8);
@@ -227,6 +228,7 @@ impl Vm {
             logger: logger::module(stack)?,
             ctx: ctx::module(stack),
             io: io::module(stack),
+            security: security::module(stack),
         };
         // `_G` goes too: imports of names present at load time are resolved once, so a shared
         // `_G` would bypass the per-process environment, which holds its own `_G`.

@@ -12,6 +12,7 @@ use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 use super::pid::Pid;
 use super::watchers::Watchers;
 use crate::bytes::Bytes;
+use crate::security::Identity;
 use crate::value::{Payload, Value};
 
 /// Who sent a message: the sender's host (an index into the runtime's hosts) and PID. Its text
@@ -127,6 +128,12 @@ pub struct Process {
     /// The context values `ctx` reads (stdlib.md §7.2): inherited from the spawner, extended
     /// by `with_context` builders; `None` when empty.
     pub context: Option<Context>,
+    /// Its actor and scope (security.md §1): inherited from the spawner unless a builder set
+    /// them; fixed for the life of the process.
+    pub identity: Identity,
+    /// Whether its permission checks must be evaluated (it has an actor and a scope, or
+    /// strict mode applies); otherwise every check allows without looking.
+    pub guarded: bool,
 }
 
 impl std::fmt::Debug for Process {
@@ -153,6 +160,8 @@ impl Process {
             gone: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
             context: None,
+            identity: Identity::default(),
+            guarded: false,
         }
     }
 

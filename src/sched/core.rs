@@ -56,6 +56,9 @@ pub struct Core {
     /// The PID of the process being resumed (meaningful while `current` is set), so that the
     /// hot paths know who is running without borrowing the process table.
     current_pid: Cell<Pid>,
+    /// Whether the permission checks of the process being resumed must be evaluated
+    /// (`Process::guarded`).
+    current_guarded: Cell<bool>,
     /// Time entries of this worker's processes.
     pub(super) timers: RefCell<Timers>,
     /// PID serials this worker may hand out: `next..end`.
@@ -90,6 +93,7 @@ impl Core {
             procs: RefCell::new(Slab::new()),
             current: Cell::new(None),
             current_pid: Cell::new(Pid(0)),
+            current_guarded: Cell::new(false),
             timers: RefCell::default(),
             serials: Cell::new((0, 0)),
             destinations: RefCell::default(),
@@ -135,12 +139,20 @@ impl Core {
         Some((self.current.get()?, self.current_pid.get()))
     }
 
-    /// The process in `slot` (whose PID is `pid`) starts running; `None` when it stops.
-    pub(super) fn set_current(&self, running: Option<(u32, Pid)>) {
-        self.current.set(running.map(|(slot, _)| slot));
-        if let Some((_, pid)) = running {
+    /// The process in `slot` (whose PID is `pid`, and whose checks are `guarded`) starts
+    /// running; `None` when it stops.
+    pub(super) fn set_current(&self, running: Option<(u32, Pid, bool)>) {
+        self.current.set(running.map(|(slot, _, _)| slot));
+        if let Some((_, pid, guarded)) = running {
             self.current_pid.set(pid);
+            self.current_guarded.set(guarded);
         }
+    }
+
+    /// Whether the running process's permission checks must be evaluated.
+    #[inline]
+    pub(super) fn current_guarded(&self) -> bool {
+        self.current.get().is_some() && self.current_guarded.get()
     }
 
     /// Runs `f` on the process being resumed.

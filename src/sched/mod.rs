@@ -26,6 +26,7 @@
 
 mod core;
 mod park;
+mod permit;
 mod send;
 mod slab;
 mod spawn;
@@ -205,6 +206,9 @@ impl Shared {
 pub struct Options {
     /// Workers of every host that does not set `workers`; default: the number of CPUs.
     pub workers: Option<usize>,
+    /// Strict mode on every host (`--strict`): permission checks of processes without an
+    /// actor or a scope deny.
+    pub strict: bool,
 }
 
 /// The largest number of workers a host may have (app-format.md §2.2).
@@ -241,6 +245,7 @@ impl Scheduler {
                 .unwrap_or_else(num_cpus::get)
                 .clamp(1, MAX_WORKERS);
             let mut config = config.clone();
+            config.strict |= options.strict;
             if config.memory_limit == 0 {
                 config.memory_limit =
                     crate::app::automatic_memory_limit(total_workers.max(host_count));

@@ -13,6 +13,8 @@ use crate::app::EntryKind;
 use crate::bytes::Bytes;
 use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::{Envelope, Exit, Pid, Process, Signal, Watchers};
+use crate::security::Permission;
+use crate::security::{Actor, Identity, Scope};
 use crate::value::{Payload, Value};
 
 /// What to spawn, and who is tied to the new process from before its first run.
@@ -28,6 +30,8 @@ pub(crate) struct Spawn<'a> {
     pub linked_to: Option<Pid>,
     /// The child's context values; `None` inherits the spawner's.
     pub context: Option<Option<crate::proc::Context>>,
+    /// The child's actor and scope; `None` inherits the spawner's.
+    pub identity: Option<Identity>,
     /// A name registered for the child before it runs (SpawnBuilder `with_name`).
     pub name: Option<Bytes>,
     /// Messages in the child's mailbox before it first runs, in order.
@@ -45,6 +49,7 @@ impl<'a> Spawn<'a> {
             monitor_by: None,
             linked_to: None,
             context: None,
+            identity: None,
             name: None,
             messages: Vec::new(),
         }
@@ -52,12 +57,16 @@ impl<'a> Spawn<'a> {
 }
 
 /// What a SpawnBuilder adds to a spawn: context values (overlaid on the caller's, later keys
-/// win), a name registered before the child runs, and messages queued before it runs.
+/// win), a name registered before the child runs, messages queued before it runs, and an actor
+/// and a scope that replace the caller's.
 #[derive(Debug, Default, Clone)]
 pub struct SpawnExtras {
     pub context: Vec<(Bytes, Value)>,
     pub name: Option<Bytes>,
     pub messages: Vec<(Bytes, Payload)>,
+    /// The child's actor and scope instead of the caller's (`with_actor`, `with_scope`).
+    pub actor: Option<Arc<Actor>>,
+    pub scope: Option<Arc<Scope>>,
 }
 
 impl Shared {
@@ -76,6 +85,7 @@ impl Shared {
             monitor_by,
             linked_to,
             context,
+            identity,
             name,
             messages,
         } = spawn;
@@ -138,10 +148,16 @@ impl Shared {
         let watchers = Watchers::new(monitor_by, linked_to);
         let mut process = Process::new(pid, pid.format(host_id).into(), host_index, watchers);
         process.watched = watch.is_some();
+        let parent = spawner.and_then(Core::current_process);
         process.context = match context {
             Some(context) => context,
-            None => spawner.and_then(|c| c.current_process()?.context.clone()),
+            None => parent.as_ref().and_then(|p| p.context.clone()),
         };
+        process.identity = match identity {
+            Some(identity) => identity,
+            None => parent.map(|p| p.identity.clone()).unwrap_or_default(),
+        };
+        process.guarded = process.identity.guarded(host.config.strict);
         let process = Arc::new(process);
         if let Some(name) = &name {
             let held = process
@@ -245,10 +261,32 @@ impl Core {
         linked: bool,
         extras: SpawnExtras,
     ) -> Result<Arc<str>, ErrorValue> {
+        // Permissions first, in the contract's order: a denied spawn has no effect at all.
+        self.permit(Permission::Spawn, entry.as_bytes())?;
+        if monitored {
+            self.permit(Permission::SpawnMonitored, entry.as_bytes())?;
+        }
+        if linked {
+            self.permit(Permission::SpawnLinked, entry.as_bytes())?;
+        }
+        self.permit(Permission::Host, host.as_bytes())?;
+        if let Some(name) = &extras.name {
+            self.permit(Permission::Register, name)?;
+        }
         let me = self.current_process();
         if (monitored || linked || !extras.messages.is_empty()) && me.is_none() {
             return Err(error(ErrorKind::Invalid, "no process is running"));
         }
+        let identity = match (extras.actor, extras.scope) {
+            (None, None) => None,
+            (actor, scope) => {
+                let inherited = me.as_ref().map(|p| p.identity.clone()).unwrap_or_default();
+                Some(Identity {
+                    actor: actor.or(inherited.actor),
+                    scope: scope.or(inherited.scope),
+                })
+            }
+        };
         let by = |wanted: bool| me.as_ref().filter(|_| wanted).map(|p| p.pid);
         let context = match extras.context.is_empty() {
             true => None,
@@ -285,6 +323,7 @@ impl Core {
             monitor_by: by(monitored),
             linked_to: by(linked),
             context,
+            identity,
             name: extras.name,
             messages,
             ..Spawn::new(entry, host, args)

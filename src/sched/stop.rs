@@ -18,6 +18,7 @@ use super::{Shared, error};
 use crate::error::{ErrorKind, ErrorValue};
 use crate::log;
 use crate::proc::{Deadline, Exit, Pid, Process, Signal};
+use crate::security::Permission;
 
 /// Wakes one process from any thread (a line of input arrived for it).
 pub struct Waker {
@@ -74,6 +75,7 @@ impl Core {
             .current_process()
             .ok_or_else(|| error(ErrorKind::Invalid, "no process is running"))?;
         let target = self.resolve(dest, 0)?;
+        self.permit(Permission::Terminate, target.pid_text.as_bytes())?;
         if target.pid == me.pid {
             self.with_current(|p| {
                 p.local.kill.get_or_insert_with(|| Box::new(terminated()));
@@ -99,6 +101,7 @@ impl Core {
             .pid_text
             .clone();
         let target = self.resolve(dest, 0)?;
+        self.permit(Permission::Cancel, target.pid_text.as_bytes())?;
         let deadline = deadline.map(|d| Deadline {
             at: Instant::now() + d,
             wall: SystemTime::now() + d,
@@ -114,6 +117,8 @@ impl Core {
         host: &str,
         args: Vec<crate::value::Value>,
     ) -> Result<Pid, ErrorValue> {
+        self.permit(Permission::Call, entry.as_bytes())?;
+        self.permit(Permission::Host, host.as_bytes())?;
         let me = self
             .current_process()
             .ok_or_else(|| error(ErrorKind::Invalid, "no process is running"))?;

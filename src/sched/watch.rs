@@ -12,6 +12,7 @@ use super::core::Core;
 use super::error;
 use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::{Pid, Process, pid};
+use crate::security::Permission;
 
 fn outside_process() -> ErrorValue {
     error(ErrorKind::Invalid, "no process is running")
@@ -28,6 +29,7 @@ impl Core {
     pub fn monitor(&self, dest: &[u8]) -> Result<(), ErrorValue> {
         let me = self.current_process().ok_or_else(outside_process)?;
         let target = self.resolve(dest, 0)?;
+        self.permit(Permission::Monitor, target.pid_text.as_bytes())?;
         if target.pid == me.pid {
             return Ok(());
         }
@@ -46,9 +48,10 @@ impl Core {
     /// `process.unmonitor(dest)`: idempotent; also drops an EXIT already queued.
     pub fn unmonitor(&self, dest: &[u8]) -> Result<(), ErrorValue> {
         let me = self.current_process().ok_or_else(outside_process)?;
-        let Some(pid) = self.pid_of(dest)? else {
+        let Some((pid, text)) = self.pid_of(dest)? else {
             return Ok(());
         };
+        self.permit(Permission::Unmonitor, text.as_bytes())?;
         if let Some(target) = self.shared.table.get(pid) {
             target.watchers.remove_monitor(me.pid);
         }
@@ -60,6 +63,7 @@ impl Core {
     pub fn link(&self, dest: &[u8]) -> Result<(), ErrorValue> {
         let me = self.current_process().ok_or_else(outside_process)?;
         let target = self.resolve(dest, 0)?;
+        self.permit(Permission::Link, target.pid_text.as_bytes())?;
         if target.pid == me.pid {
             return Ok(());
         }
@@ -73,9 +77,10 @@ impl Core {
     /// `process.unlink(dest)`: idempotent; also drops a LINK_DOWN already queued.
     pub fn unlink(&self, dest: &[u8]) -> Result<(), ErrorValue> {
         let me = self.current_process().ok_or_else(outside_process)?;
-        let Some(pid) = self.pid_of(dest)? else {
+        let Some((pid, text)) = self.pid_of(dest)? else {
             return Ok(());
         };
+        self.permit(Permission::Unlink, text.as_bytes())?;
         if let Some(target) = self.shared.table.get(pid) {
             target.watchers.remove_link(me.pid);
         }
@@ -84,14 +89,22 @@ impl Core {
         Ok(())
     }
 
-    /// The PID `dest` stands for without requiring a live process: `None` for an
-    /// unregistered name (unmonitor and unlink are idempotent).
-    fn pid_of(&self, dest: &[u8]) -> Result<Option<Pid>, ErrorValue> {
+    /// The PID `dest` stands for, and its text, without requiring a live process: `None` for
+    /// an unregistered name (unmonitor and unlink are idempotent).
+    fn pid_of(&self, dest: &[u8]) -> Result<Option<(Pid, Arc<str>)>, ErrorValue> {
         if dest.first() != Some(&b'{') {
-            return Ok(self.shared.registry.lookup(dest));
+            let Some(pid) = self.shared.registry.lookup(dest) else {
+                return Ok(None);
+            };
+            let text = match self.shared.table.get(pid) {
+                Some(process) => process.pid_text.clone(),
+                None => return Ok(None),
+            };
+            return Ok(Some((pid, text)));
         }
         match std::str::from_utf8(dest).ok().and_then(pid::parse) {
-            Some(parsed) => Ok(Some(parsed.pid)),
+            // The PID's own text (`0x1f` written with more zeros is the same process).
+            Some(parsed) => Ok(Some((parsed.pid, parsed.pid.format(parsed.host).into()))),
             None => {
                 let mut message = b"malformed PID '".to_vec();
                 message.extend_from_slice(dest);
@@ -103,6 +116,7 @@ impl Core {
 
     /// `process.registry.register(name, pid?)`.
     pub fn register(&self, name: &[u8], pid_text: Option<&[u8]>) -> Result<(), ErrorValue> {
+        self.permit(Permission::Register, name)?;
         let target: Arc<Process> = match pid_text {
             None => self.current_process().ok_or_else(outside_process)?,
             Some(text) => {
@@ -153,8 +167,9 @@ impl Core {
     }
 
     /// `process.registry.unregister(name)`: whether the name was registered.
-    pub fn unregister(&self, name: &[u8]) -> bool {
-        match self.shared.registry.remove(name) {
+    pub fn unregister(&self, name: &[u8]) -> Result<bool, ErrorValue> {
+        self.permit(Permission::Unregister, name)?;
+        Ok(match self.shared.registry.remove(name) {
             Some(pid) => {
                 if let Some(holder) = self.shared.table.get(pid) {
                     holder.watchers.drop_name(name);
@@ -162,6 +177,6 @@ impl Core {
                 true
             }
             None => false,
-        }
+        })
     }
 }

@@ -224,8 +224,10 @@ fn execute(core: &Core, vm: &Vm, work: Work) {
         Work::Resume(slot) => slot,
         Work::Start(request) => start(core, request),
     };
-    let pid = core.with_proc(slot, |p| p.local.process.pid);
-    core.set_current(pid.map(|pid| (slot, pid)));
+    let running = core.with_proc(slot, |p| {
+        (slot, p.local.process.pid, p.local.process.guarded)
+    });
+    core.set_current(running);
     let outcome = catch_unwind(AssertUnwindSafe(|| vm.run(core, slot)));
     core.set_current(None);
     let outcome = outcome.unwrap_or_else(|panic| {

@@ -9,10 +9,27 @@ local function measure(n, f)
     return (os.clock() - t0) * 1e9 / n
 end
 
+local security = require("security")
+
+-- ns per `process.send` to this process (received afterwards), the loop's cost removed.
+local function send_cost(n, me)
+    local inbox = process.inbox()
+    local t0 = os.clock()
+    for i = 1, n do process.send(me, "t", i) end
+    local t1 = os.clock()
+    for _ = 1, n do end
+    local t2 = os.clock()
+    for _ = 1, n do inbox:receive() end
+    return ((t1 - t0) - (t2 - t1)) * 1e9 / n
+end
+
 return function(mode)
     if mode == "idle" then
         process.inbox():receive()
         return
+    end
+    if mode == "checked" then
+        return send_cost(N, process.pid())
     end
     local me, inbox = process.pid(), process.inbox()
     local results = {}
@@ -63,6 +80,17 @@ return function(mode)
     end)
     report("pid_resolution", cold - warm)
     for i = 1, M do process.terminate(pids[i]) end
+
+    -- A permission check on the send path: the same sends by a process with an actor and a
+    -- scope of 10 policies (app.yaml; only the last allows the send), minus unchecked sends.
+    local ids = {}
+    for i = 1, 10 do ids[i] = "app:policy" .. i end
+    local checked = process.with_context({})
+        :with_actor(assert(security.new_actor("bench", {team = "dev"})))
+        :with_scope(assert(security.new_scope(ids)))
+    assert(checked:spawn_monitored("app:main", "app:processes", "checked"))
+    local checked_send = process.events():receive().result.value
+    report("permission_check", checked_send - send_cost(N, me))
 
     return results
 end
