@@ -243,3 +243,30 @@ fn io_is_unavailable_on_hosts_without_io() {
         "nil UNAVAILABLE, nil UNAVAILABLE, nil UNAVAILABLE\n"
     );
 }
+
+#[test]
+fn assert_raises_its_message_as_it_is_error_objects_included() {
+    let out = run_main(
+        r##"return function()
+            print(pcall(assert, false))
+            print(pcall(assert, nil, "plain message"))
+            local ok, e = pcall(function() return assert(process.spawn("app:nope", "app:processes")) end)
+            print(ok, typeof(e), e:kind(), e:message())
+            print(assert(1, 2, 3))
+            local t = {}
+            print(select(2, pcall(assert, false, t)) == t)
+            local ok2, e2 = pcall(function() assert(false, "in a statement") end)
+            print(ok2, e2)
+        end"##,
+        &[],
+    );
+    assert_eq!(
+        out.ok(),
+        "false\tassertion failed!\n\
+         false\tplain message\n\
+         false\terror\tNOT_FOUND\tno entry 'app:nope'\n\
+         1\t2\t3\n\
+         true\n\
+         false\tin a statement\n"
+    );
+}

@@ -1,4 +1,5 @@
-//! Error objects in Lua ([`ErrorObject`]) and the `errors` global (stdlib.md §4).
+//! Error objects in Lua ([`ErrorObject`]), the `errors` global (stdlib.md §4), and `assert`,
+//! which raises its message whatever it is (an error object from `nil, err` included).
 
 use std::ffi::c_int;
 
@@ -14,6 +15,26 @@ pub struct ErrorObject(pub ErrorValue);
 impl Object for ErrorObject {
     const TAG: c_int = objects::ERROR;
     const NAME: &'static str = "error";
+}
+
+lua_fn! {
+    /// `assert(v, message?, ...)`: returns all its arguments when `v` is true; else raises
+    /// `message` as it is, so `assert(process.spawn(...))` raises the spawn's error object
+    /// (Luau's own `assert` accepts only a string), or "assertion failed!" without one.
+    pub fn assert(stack) {
+        match stack.top() {
+            0 => raw::raise("missing argument #1 to 'assert' (value expected)"),
+            n if stack.truthy(1) => raw::values(n),
+            1 => failed(stack),
+            _ => Err(Raise::Value(2)),
+        }
+    }
+}
+
+/// The error of an `assert` without a message, as Luau words it (no position).
+fn failed(stack: Stack<'_>) -> raw::Result {
+    stack.push_bytes(b"assertion failed!");
+    Err(Raise::Value(-1))
 }
 
 fn this<'a>(stack: Stack<'a>, method: &str) -> Result<&'a ErrorValue, Raise> {

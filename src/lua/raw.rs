@@ -103,6 +103,8 @@ pub enum Raise {
     Text(String),
     /// An error object.
     Object(ErrorValue),
+    /// The value at this stack index, as it is (`assert(false, value)`).
+    Value(c_int),
 }
 
 impl From<ErrorValue> for Raise {
@@ -885,6 +887,7 @@ impl<'a> Stack<'a> {
                 }
                 self.push_object(super::errors::ErrorObject(error));
             }
+            Raise::Value(index) => self.push_copy(index),
         }
     }
 }

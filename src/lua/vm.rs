@@ -218,6 +218,7 @@ impl Vm {
         process_api::push_module(stack);
         stack.raw_set_field(GLOBALS, c"process");
         set_function(stack, GLOBALS, c"print", print::print);
+        set_function(stack, GLOBALS, c"assert", errors::assert);
         set_function(stack, GLOBALS, c"load", load);
         set_function(stack, GLOBALS, c"loadstring", load);
         set_function(stack, GLOBALS, c"collectgarbage", collect_garbage);
