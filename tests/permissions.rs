@@ -408,3 +408,90 @@ entries:
     }
     assert_eq!(out.stderr.lines().count(), expected.len(), "{}", out.stderr);
 }
+
+#[test]
+fn a_denied_unlink_cannot_be_dodged_by_writing_another_host_into_the_pid() {
+    let app = security_app(
+        r#"  - name: keep_parent_link
+    kind: security.policy
+    rules:
+      - { effect: allow, actions: "*" }
+      - { effect: deny, actions: [process.unlink, process.unmonitor], resources: "{app:processes|*}" }
+"#,
+        &[
+            (
+                "main.lua",
+                r##"local security = require("security")
+                return function()
+                    process.set_options({trap_links = true})
+                    local me = process.pid()
+                    local serial = string.match(me, "|(0x%x+)}")
+                    local b = process.with_context({})
+                        :with_actor(assert(security.new_actor("plugin")))
+                        :with_scope(assert(security.new_scope({"app:keep_parent_link"})))
+                    assert(b:spawn_linked("app:child", "app:processes", me, serial))
+                    print(process.events():receive().kind)
+                end"##,
+            ),
+            (
+                "child.lua",
+                r##"return function(parent, serial)
+                    local _, err = process.unlink(parent)
+                    print(err:kind())
+                    -- The same serial on another host names no process: nothing to unlink.
+                    print(process.unlink("{app:nohost|" .. serial .. "}"))
+                    print(process.unlink("{other:host|" .. serial .. "}"))
+                    error("child fails")
+                end"##,
+            ),
+        ],
+    );
+    let out = app.run(&["--workers", "1"]);
+    assert_eq!(out.ok(), "PERMISSION_DENIED\ntrue\ntrue\npid.link.down\n");
+}
+
+#[test]
+fn policy_values_are_yaml_1_2_and_formats_are_checked_before_permissions() {
+    let app = security_app(
+        r#"  - name: p
+    kind: security.policy
+    rules:
+      - { effect: allow, actions: "*" }
+      - { effect: deny, actions: country.check, conditions: [{ field: actor.meta.country, operator: eq, value: NO }] }
+      - { effect: deny, actions: map.check, conditions: [{ field: actor.meta.t, operator: eq, value: { x: 1, y: 2 } }] }
+      - { effect: deny, actions: [process.registry.register] }
+"#,
+        &[
+            (
+                "main.lua",
+                r##"local security = require("security")
+                return function()
+                    local actor = assert(security.new_actor("u", {country = "NO", t = {y = 2, x = 1}}))
+                    local b = process.with_context({})
+                        :with_actor(actor)
+                        :with_scope(assert(security.new_scope({"app:p"})))
+                    assert(b:spawn_monitored("app:child", "app:processes"))
+                    print(process.events():receive().result.value)
+                    print(select(2, security.new_scope({key = "app:p"})):message())
+                end"##,
+            ),
+            (
+                "child.lua",
+                r##"local security = require("security")
+                return function()
+                    local kinds = {}
+                    for _, pid in {"zz", "{app:processes|0xfffff}", process.pid()} do
+                        local _, err = process.registry.register("n", pid)
+                        table.insert(kinds, err:kind())
+                    end
+                    return `{security.can("country.check", "r")} {security.can("map.check", "r")} {table.concat(kinds, " ")}`
+                end"##,
+            ),
+        ],
+    );
+    let out = app.run(&["--workers", "1"]);
+    assert_eq!(
+        out.ok(),
+        "false false INVALID NOT_FOUND PERMISSION_DENIED\nnew_scope: policy ids must be a list\n"
+    );
+}

@@ -149,7 +149,10 @@ pub fn load_definitions(
                 continue;
             }
         };
-        let doc: Node = match serde_saphyr::from_str(&text) {
+        // YAML 1.2 booleans only: `no`, `off`, `y` stay strings (a country code `NO` in a
+        // policy condition must not turn into `false`).
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let doc: Node = match serde_saphyr::from_str_with_options(&text, options) {
             Ok(doc) => doc,
             Err(e) => {
                 let line = e.location().map(|l| l.line() as usize).filter(|&l| l > 0);

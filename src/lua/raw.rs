@@ -570,6 +570,17 @@ impl<'a> Stack<'a> {
         }
     }
 
+    /// The number of key/value pairs of the table at `table` (absolute index).
+    pub fn count_pairs(self, table: c_int) -> usize {
+        let mut n = 0;
+        self.push_nil();
+        while self.next(table) {
+            n += 1;
+            self.pop(1);
+        }
+        n
+    }
+
     /// Iteration over the table at `table` (absolute index): pops a key and pushes the next
     /// key and value; `false` at the end (nothing pushed). Start with a nil key.
     pub fn next(self, table: c_int) -> bool {

@@ -119,6 +119,9 @@ lua_fn! {
             Kind::None | Kind::Nil => {}
             Kind::Table => {
                 let n = stack.raw_len(1);
+                if stack.count_pairs(1) != n {
+                    return fail(stack, invalid("new_scope: policy ids must be a list"));
+                }
                 for i in 1..=n {
                     stack.raw_get_index(1, i);
                     let policy = policy_at(stack, -1, "new_scope");

@@ -103,8 +103,21 @@ impl Core {
             return Ok(Some((pid, text)));
         }
         match std::str::from_utf8(dest).ok().and_then(pid::parse) {
-            // The PID's own text (`0x1f` written with more zeros is the same process).
-            Some(parsed) => Ok(Some((parsed.pid, parsed.pid.format(parsed.host).into()))),
+            Some(parsed) => {
+                let Some(host) = self.shared.host_index(parsed.host) else {
+                    return Ok(None); // no such host: the PID names no process
+                };
+                match self.shared.table.get(parsed.pid) {
+                    // A live process, on the host the PID names: its own text is the resource.
+                    Some(process) if process.host == host => {
+                        Ok(Some((parsed.pid, process.pid_text.clone())))
+                    }
+                    // The serial of a process on another host: not this PID.
+                    Some(_) => Ok(None),
+                    // An exited process: its text as written, zeros normalised.
+                    None => Ok(Some((parsed.pid, parsed.pid.format(parsed.host).into()))),
+                }
+            }
             None => {
                 let mut message = b"malformed PID '".to_vec();
                 message.extend_from_slice(dest);
@@ -116,7 +129,6 @@ impl Core {
 
     /// `process.registry.register(name, pid?)`.
     pub fn register(&self, name: &[u8], pid_text: Option<&[u8]>) -> Result<(), ErrorValue> {
-        self.permit(Permission::Register, name)?;
         let target: Arc<Process> = match pid_text {
             None => self.current_process().ok_or_else(outside_process)?,
             Some(text) => {
@@ -135,6 +147,9 @@ impl Core {
                     .ok_or_else(|| not_found(text))?
             }
         };
+        // After the PID is checked (a malformed or dead one is INVALID or NOT_FOUND whatever
+        // the scope), before anything is registered.
+        self.permit(Permission::Register, name)?;
         let held = target.watchers.hold_name(name, || {
             self.shared.registry.insert(name, target.pid).is_ok()
         });

@@ -1,6 +1,7 @@
 //! Patterns of actions, resources and `glob` conditions (security.md §2): the whole string
-//! must match, `*` matches any run of bytes (also empty, also `.`, `:` and `|`), `?` exactly
-//! one byte, every other byte itself; there is no escape.
+//! must match, `*` matches any run of characters (also empty, also `.`, `:` and `|`), `?`
+//! exactly one character (a UTF-8 sequence, or one byte that is not part of one), every other
+//! byte itself; there is no escape.
 //!
 //! Patterns are compiled once, at load time, into the cheapest matcher for their shape: most
 //! policies say `*`, an exact name, or `prefix*`, which match without the general algorithm.
@@ -80,22 +81,42 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
                 star = Some((p, t));
                 p += 1;
             }
-            Some(&c) if c == b'?' || c == text[t] => {
+            Some(b'?') => {
+                p += 1;
+                t += char_len(&text[t..]);
+            }
+            Some(&c) if c == text[t] => {
                 p += 1;
                 t += 1;
             }
             _ => match star {
-                // Let the last `*` take one more byte and try again after it.
+                // Let the last `*` take one more character and try again after it.
                 Some((sp, st)) => {
+                    let next = st + char_len(&text[st..]);
                     p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
+                    t = next;
+                    star = Some((sp, next));
                 }
                 None => return false,
             },
         }
     }
     pattern[p..].iter().all(|&b| b == b'*')
+}
+
+/// Bytes of the character `text` starts with: a whole UTF-8 sequence, else one byte.
+fn char_len(text: &[u8]) -> usize {
+    let len = match text.first() {
+        Some(b) if *b < 0x80 => 1,
+        Some(b) if *b >= 0xF0 => 4,
+        Some(b) if *b >= 0xE0 => 3,
+        Some(b) if *b >= 0xC0 => 2,
+        _ => 1,
+    };
+    match text.get(..len).map(std::str::from_utf8) {
+        Some(Ok(_)) => len,
+        _ => 1,
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +155,20 @@ mod tests {
         assert!(!m("?", ""));
         assert!(m("*?", "x"));
         assert!(!m("*?", ""));
+    }
+
+    #[test]
+    fn question_mark_and_star_count_characters_not_bytes() {
+        assert!(m("slot-?", "slot-é"));
+        assert!(m("slot-?", "slot-€"));
+        assert!(m("?", "🦀"));
+        assert!(!m("??", "é"));
+        assert!(m("*?", "é"));
+        assert!(!m("*??", "é"));
+        assert!(m("a*?b", "aé€b"));
+        // A byte that starts no valid sequence counts as one character.
+        assert!(Pattern::new(b"a?b").matches(b"a\xffb"));
+        assert!(Pattern::new(b"a?b").matches(b"a\xc3b"));
     }
 
     #[test]

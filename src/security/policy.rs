@@ -111,9 +111,10 @@ fn table_get<'a>(table: &'a Value, key: &[u8]) -> Option<&'a Value> {
     let Value::Table(pairs) = table else {
         return None;
     };
+    // Only a whole number written plainly (`1`, not `01` or `+1`) names a number key.
     let number = std::str::from_utf8(key)
         .ok()
-        .and_then(|k| k.parse::<i64>().ok());
+        .and_then(|k| k.parse::<i64>().ok().filter(|i| i.to_string() == k));
     pairs
         .iter()
         .find(|(k, _)| match k {
@@ -141,12 +142,12 @@ impl<'a> Looked<'a> {
         }
     }
 
-    /// Same type and value (`1` is not `"1"`).
+    /// Same type and value (`1` is not `"1"`; tables by content, in any order).
     fn equals(self, value: &Value) -> bool {
         match (self, value) {
             (Looked::Bytes(b), Value::String(s)) => b == s.as_bytes(),
             (Looked::Bytes(_), _) => false,
-            (Looked::Value(v), value) => v == value,
+            (Looked::Value(v), value) => same(v, value),
         }
     }
 
@@ -273,6 +274,23 @@ impl Condition {
             Operator::Exists => true,
             Operator::Nexists => false,
         }
+    }
+}
+
+/// Whether two values are equal: the same type and value, tables with the same keys holding
+/// equal values whatever the order their pairs were copied in (a YAML map and a Lua table
+/// list theirs differently).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Table(x), Value::Table(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(key, value)| {
+                    y.iter()
+                        .find(|(k, _)| same(k, key))
+                        .is_some_and(|(_, v)| same(v, value))
+                })
+        }
+        _ => a == b,
     }
 }
 

@@ -177,6 +177,10 @@ fn every_operator_compares_like_the_contract_says() {
             "list",
             Value::Table(vec![(Value::Number(1.0), Value::string("first"))]),
         ),
+        (
+            "pair",
+            table(&[("x", Value::Number(1.0)), ("y", Value::Number(2.0))]),
+        ),
     ]);
     let num = |n: f64| Some(Value::Number(n));
     let s = |t: &str| Some(Value::string(t));
@@ -221,6 +225,27 @@ fn every_operator_compares_like_the_contract_says() {
             true,
         ),
         (("actor.meta.list.1", "eq", s("first")), true),
+        (("actor.meta.list.01", "eq", s("first")), false),
+        (("actor.meta.list.+1", "eq", s("first")), false),
+        (
+            (
+                "actor.meta.pair",
+                "eq",
+                Some(table(&[
+                    ("y", Value::Number(2.0)),
+                    ("x", Value::Number(1.0)),
+                ])),
+            ),
+            true,
+        ),
+        (
+            (
+                "actor.meta.pair",
+                "eq",
+                Some(table(&[("x", Value::Number(1.0))])),
+            ),
+            false,
+        ),
         (("actor.meta.team", "exists", None), true),
         (("actor.meta.team", "nexists", None), false),
         (("actor.id", "eq", s("user:ada")), true),
