@@ -22,6 +22,7 @@ pub mod lua;
 pub mod proc;
 pub mod sched;
 pub mod security;
+pub mod supervise;
 pub mod sync;
 pub mod value;
 
@@ -36,17 +37,30 @@ pub use value::Value;
 /// How long processes have to exit after the shutdown CANCEL (app-format.md §5).
 pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A running moonweave runtime: every host of an app with its worker threads.
+/// A running moonweave runtime: every host of an app with its worker threads, and its
+/// services.
 pub struct Runtime {
     scheduler: sched::Scheduler,
+    services: supervise::Services,
 }
 
 impl Runtime {
-    /// Starts every host of `app`.
+    /// Starts every host of `app`, then its auto-start services.
     pub fn start(app: Arc<App>, options: Options) -> std::io::Result<Runtime> {
+        let scheduler = sched::Scheduler::start(app, &options)?;
+        let services = supervise::Services::boot(scheduler.shared());
         Ok(Runtime {
-            scheduler: sched::Scheduler::start(app, &options)?,
+            scheduler,
+            services,
         })
+    }
+
+    /// Whether nothing is left to do: no process is alive and no service runs or waits for
+    /// a restart (the command line without an exec entry stops then).
+    pub fn is_idle(&self) -> bool {
+        // Services first: once none is active none can become active again, so a process
+        // table seen empty after that stays empty.
+        self.services.idle() && self.scheduler.live_processes() == 0
     }
 
     /// Spawns `entry` on `host` with `args`; returns the PID.
@@ -89,12 +103,14 @@ impl Runtime {
     /// Graceful shutdown: spawns are refused, every live process gets CANCEL from
     /// `{runtime|0x00000}` with a 5 s deadline, and once all have exited the workers stop.
     pub fn shutdown(mut self) {
+        self.services.stop();
         self.scheduler.cancel_all(SHUTDOWN_DEADLINE);
         self.scheduler.shutdown();
     }
 
     /// Stops all workers at once; processes still alive are dropped without notice.
     pub fn stop_now(mut self) {
+        self.services.stop();
         self.scheduler.shutdown();
     }
 }

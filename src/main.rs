@@ -133,19 +133,20 @@ fn run(
             return ExitCode::from(2);
         }
     };
+    // Without an exec entry, the auto-start services run until nothing is left.
     let exec = match exec {
-        Some(id) if id.contains(':') => id,
-        Some(name) => format!("app:{name}"),
-        None => match &app.default_exec {
-            Some(id) => id.clone(),
-            None => {
-                eprintln!("nothing to run");
-                return ExitCode::from(2);
-            }
-        },
+        Some(id) if id.contains(':') => Some(id),
+        Some(name) => Some(format!("app:{name}")),
+        None => app.default_exec.clone(),
     };
-    if app.process(&exec).is_none() {
-        match app.entry(&exec) {
+    if exec.is_none() && !app.services().any(|s| s.auto_start) {
+        eprintln!("nothing to run");
+        return ExitCode::from(2);
+    }
+    if let Some(exec) = exec.as_deref()
+        && app.process(exec).is_none()
+    {
+        match app.entry(exec) {
             Some(entry) => eprintln!("{exec} is a {}, not a process.lua entry", entry.kind.name()),
             None => eprintln!("no entry '{exec}' to run"),
         }
@@ -163,7 +164,7 @@ fn run(
         }
     };
     let args = args.into_iter().map(Value::string).collect();
-    let exit = match wait_for_exit_or_signal(&runtime, &exec, args) {
+    let exit = match wait_for_exit_or_signal(&runtime, exec.as_deref(), args) {
         Ending::Exit(exit) => exit,
         Ending::Signal(signal) => {
             eprintln!(
@@ -207,7 +208,9 @@ enum Ending {
 
 /// Spawns the exec entry and waits for its exit or for SIGINT/SIGTERM. After the first signal a
 /// second one ends the command at once, with the same exit code.
-fn wait_for_exit_or_signal(runtime: &Runtime, exec: &str, args: Vec<Value>) -> Ending {
+/// Waits for the exec entry's exit (or, without one, until nothing is left to run), or for
+/// the first SIGINT/SIGTERM.
+fn wait_for_exit_or_signal(runtime: &Runtime, exec: Option<&str>, args: Vec<Value>) -> Ending {
     let (events, ending) = mpsc::channel();
     let signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => Some(signals),
@@ -229,6 +232,17 @@ fn wait_for_exit_or_signal(runtime: &Runtime, exec: &str, args: Vec<Value>) -> E
             }
         });
     }
+    let Some(exec) = exec else {
+        // Services only: look every few milliseconds whether anything is left (no process
+        // alive, no restart pending).
+        loop {
+            match ending.recv_timeout(std::time::Duration::from_millis(10)) {
+                Ok(ending) => return ending,
+                Err(_) if runtime.is_idle() => return Ending::Exit(Ok(Exit::Normal(Value::Nil))),
+                Err(_) => {}
+            }
+        }
+    };
     match runtime.spawn_watched(exec, moonweave::app::DEFAULT_HOST, args) {
         Ok((_, exit)) => {
             std::thread::spawn(move || {
@@ -276,6 +290,34 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
+/// A service's settings as `list` shows them, e.g.
+/// `process=app:worker host=app:processes register_as=pool auto_start=true restart=1s..30s x2`.
+fn service_settings(service: &moonweave::app::ServiceEntry) -> String {
+    let shown = |d: std::time::Duration| moonweave::duration::Duration(d.as_nanos() as i64);
+    let restart = &service.restart;
+    let mut text = format!("process={} host={}", service.process, service.host);
+    if let Some(name) = &service.register_as {
+        text.push_str(&format!(" register_as={name}"));
+    }
+    text.push_str(&format!(
+        " auto_start={} restart={}..{} x{}",
+        service.auto_start,
+        shown(restart.initial_delay),
+        shown(restart.max_delay),
+        restart.backoff_factor
+    ));
+    if restart.max_attempts > 0 {
+        text.push_str(&format!(" max_attempts={}", restart.max_attempts));
+    }
+    if let Some(security) = &service.security {
+        text.push_str(&format!(" actor={}", security.actor_id));
+        if let Some(policies) = &security.policies {
+            text.push_str(&format!(" policies=[{}]", policies.join(",")));
+        }
+    }
+    text
+}
+
 fn list(path: &Path) -> ExitCode {
     if !path.exists() {
         eprintln!("{}: no such file or directory", path.display());
@@ -284,7 +326,12 @@ fn list(path: &Path) -> ExitCode {
     match App::load(path) {
         Ok(app) => {
             for (id, entry) in &app.entries {
-                println!("{id}\t{}", entry.kind.name());
+                match &entry.kind {
+                    moonweave::app::EntryKind::Service(service) => {
+                        println!("{id}\t{}\t{}", entry.kind.name(), service_settings(service))
+                    }
+                    kind => println!("{id}\t{}", kind.name()),
+                }
             }
             ExitCode::SUCCESS
         }

@@ -4,8 +4,11 @@
 //! [`Problem`] with the file and line it concerns, and loading goes on after a problem so that
 //! `moonweave check` can report all of them at once.
 
+mod service;
 mod yaml;
 mod zero;
+
+pub use service::{Restart, ServiceEntry, ServiceSecurity};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -52,6 +55,8 @@ pub enum EntryKind {
     Library(Arc<ProcessEntry>),
     /// A `security.policy` entry, compiled.
     Policy(Arc<crate::security::Policy>),
+    /// A `process.service` entry.
+    Service(Arc<ServiceEntry>),
 }
 
 impl EntryKind {
@@ -62,6 +67,7 @@ impl EntryKind {
             EntryKind::Host(_) => "process.host",
             EntryKind::Library(_) => "library.lua",
             EntryKind::Policy(_) => "security.policy",
+            EntryKind::Service(_) => "process.service",
         }
     }
 }
@@ -257,6 +263,14 @@ impl App {
         }
     }
 
+    /// Every `process.service` entry, by id.
+    pub fn services(&self) -> impl Iterator<Item = &Arc<ServiceEntry>> {
+        self.entries.values().filter_map(|e| match &e.kind {
+            EntryKind::Service(s) => Some(s),
+            _ => None,
+        })
+    }
+
     /// Every host of the app, by id.
     pub fn hosts(&self) -> impl Iterator<Item = (&str, &HostConfig)> {
         self.entries.iter().filter_map(|(id, e)| match &e.kind {
@@ -277,7 +291,7 @@ impl App {
     pub fn sources(&self) -> impl Iterator<Item = &Arc<ProcessEntry>> {
         self.entries.values().filter_map(|e| match &e.kind {
             EntryKind::Process(p) | EntryKind::Library(p) => Some(p),
-            EntryKind::Host(_) | EntryKind::Policy(_) => None,
+            EntryKind::Host(_) | EntryKind::Policy(_) | EntryKind::Service(_) => None,
         })
     }
 

@@ -12,6 +12,9 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 mod policy;
+mod service;
+
+use crate::value::Value;
 
 use super::{
     App, DEFAULT_HOST, Entry, EntryKind, HostConfig, MODULES, Problem, ProcessEntry, is_name,
@@ -98,6 +101,41 @@ impl Yaml {
             Yaml::Seq(_) => "a list",
             Yaml::Map(_) => "a map",
         }
+    }
+}
+
+/// A YAML value as a Lua value: maps → tables with string keys, lists → arrays, `null` → nil.
+fn value_of(node: &Node) -> Value {
+    match &node.value {
+        Yaml::Null => Value::Nil,
+        Yaml::Bool(b) => Value::Boolean(*b),
+        Yaml::Int(n) => Value::Number(*n as f64),
+        Yaml::Float(n) => Value::Number(*n),
+        Yaml::Str(s) => Value::string(s),
+        Yaml::Seq(items) => Value::Table(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (Value::Number(i as f64 + 1.0), value_of(item)))
+                .filter(|(_, v)| *v != Value::Nil)
+                .collect(),
+        ),
+        Yaml::Map(pairs) => Value::Table(
+            pairs
+                .iter()
+                .filter_map(|(k, v)| {
+                    let key = match &k.value {
+                        Yaml::Str(s) => s.clone(),
+                        Yaml::Int(n) => n.to_string(),
+                        Yaml::Float(n) => n.to_string(),
+                        Yaml::Bool(b) => b.to_string(),
+                        _ => return None,
+                    };
+                    Some((Value::string(key), value_of(v)))
+                })
+                .filter(|(_, v)| *v != Value::Nil)
+                .collect(),
+        ),
     }
 }
 
@@ -211,6 +249,9 @@ pub fn load_definitions(
         references.extend(refs.into_iter().map(|r| (entry.file.clone(), r)));
         app.entries.insert(entry.id.clone(), entry);
     }
+    // The default host exists whatever the files say: references may name it. (An entry of
+    // another kind with its id is reported below.)
+    app.add_default_host(root);
     for (file, (id, kind, line)) in references {
         match app.entries.get(&id) {
             None => problems.push(Problem::new(
@@ -224,6 +265,25 @@ pub fn load_definitions(
                 format!("'{id}' is a {}, expected a {kind}", e.kind.name()),
             )),
             Some(_) => {}
+        }
+    }
+    let mut names: BTreeMap<&str, &str> = BTreeMap::new();
+    for entry in app.entries.values() {
+        let EntryKind::Service(service) = &entry.kind else {
+            continue;
+        };
+        let Some(name) = &service.register_as else {
+            continue;
+        };
+        if let Some(first) = names.insert(name, &service.id) {
+            problems.push(Problem::new(
+                &entry.file,
+                Some(entry.line),
+                format!(
+                    "{}: register_as '{name}' is also the name of service {first}",
+                    service.id
+                ),
+            ));
         }
     }
     if let Some(cycle) = app.import_cycle()
@@ -244,7 +304,6 @@ pub fn load_definitions(
             format!("'{DEFAULT_HOST}' must be a process.host entry"),
         ));
     }
-    app.add_default_host(root);
     if app.entries.contains_key("app:main") {
         app.default_exec = Some("app:main".to_string());
     }
@@ -355,10 +414,14 @@ impl FileReader<'_> {
             "library.lua" => &["source", "modules", "imports"],
             "process.host" => &["host", "lifecycle"],
             "security.policy" => &["rules", "policy"],
-            "process.service" => {
-                self.problem(at, format!("{id}: entry kind '{kind}' is not supported by this version of moonweave yet"));
-                return None;
-            }
+            "process.service" => &[
+                "process",
+                "host",
+                "register_as",
+                "input",
+                "lifecycle",
+                "security",
+            ],
             _ => {
                 self.problem(
                     get("kind").and_then(line),
@@ -403,6 +466,9 @@ impl FileReader<'_> {
                 .read_process(&id, &get, &mut references)
                 .map(EntryKind::Library),
             "security.policy" => self.read_policy(&id, &get, at).map(EntryKind::Policy),
+            "process.service" => self
+                .read_service(&id, &get, at, &mut references)
+                .map(EntryKind::Service),
             _ => self.read_host(&id, &get).map(EntryKind::Host),
         };
         let kind = kind.filter(|_| ok)?;

@@ -44,7 +44,7 @@ use crossbeam_deque::{Injector, Stealer, Worker};
 
 pub use self::core::{Core, Proc, current_core};
 pub(crate) use self::spawn::Spawn;
-pub use self::spawn::SpawnExtras;
+pub use self::spawn::{ExitWatch, SpawnExtras};
 pub use self::stop::Waker;
 #[cfg(test)]
 pub(crate) use self::worker::testing;
@@ -132,8 +132,8 @@ pub struct Shared {
     stopping: AtomicBool,
     /// Set once, when a graceful shutdown starts: spawns are refused.
     closing: AtomicBool,
-    /// Senders of exit results for processes someone waits for (`Runtime::run`).
-    watchers: Mutex<HashMap<Pid, mpsc::Sender<Exit>>>,
+    /// What is told the exit of processes someone waits for (`Runtime::run`, services).
+    watchers: Mutex<HashMap<Pid, ExitWatch>>,
     /// Why the runtime failed (a worker could not continue), if it did.
     failure: Mutex<Option<String>>,
 }
@@ -162,13 +162,13 @@ impl Shared {
 
     /// Hands the exit of a watched process to its watcher.
     fn notify_exit(&self, pid: Pid, exit: &Exit) {
-        let sender = self
+        let watch = self
             .watchers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&pid);
-        if let Some(sender) = sender {
-            let _ = sender.send(exit.clone());
+        if let Some(watch) = watch {
+            watch(exit);
         }
     }
 
@@ -388,6 +388,11 @@ impl Scheduler {
         (self.shared.clone(), deque)
     }
 
+    /// The state every worker shares (for the services' manager).
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
     /// Spawns a process from outside the runtime.
     pub fn spawn(&self, entry: &str, host: &str, args: Vec<Value>) -> Result<Arc<str>, ErrorValue> {
         let process = self.shared.spawn(None, Spawn::new(entry, host, args))?;
@@ -403,7 +408,9 @@ impl Scheduler {
     ) -> Result<(Arc<str>, mpsc::Receiver<Exit>), ErrorValue> {
         let (sender, receiver) = mpsc::channel();
         let spawn = Spawn {
-            watch: Some(sender),
+            watch: Some(Box::new(move |exit: &Exit| {
+                let _ = sender.send(exit.clone());
+            })),
             ..Spawn::new(entry, host, args)
         };
         let process = self.shared.spawn(None, spawn)?;

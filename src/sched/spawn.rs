@@ -5,7 +5,7 @@
 //! exit, its name is registered before it runs, its builder messages wait in it before it runs,
 //! and it is in the process table before anyone can learn its PID.
 
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 
 use super::core::Core;
 use super::{Shared, SpawnRequest, error};
@@ -22,8 +22,8 @@ pub(crate) struct Spawn<'a> {
     pub entry: &'a str,
     pub host: &'a str,
     pub args: Vec<Value>,
-    /// Receives the exit (the embedding API's `run`).
-    pub watch: Option<mpsc::Sender<Exit>>,
+    /// Is told the exit (the embedding API's `run`, the services' supervisor).
+    pub watch: Option<ExitWatch>,
     /// A process that monitors the child (spawn_monitored).
     pub monitor_by: Option<Pid>,
     /// A process linked with the child (spawn_linked).
@@ -69,6 +69,9 @@ pub struct SpawnExtras {
     pub scope: Option<Arc<Scope>>,
 }
 
+/// What is told a process's exit, once, on the worker where it exited.
+pub type ExitWatch = Box<dyn FnOnce(&Exit) + Send>;
+
 impl Shared {
     /// Creates a process running `entry` on `host` and queues it for its first run: on the
     /// spawner's worker when it runs on the same host, else on the host's injector.
@@ -77,6 +80,31 @@ impl Shared {
         spawner: Option<&Core>,
         spawn: Spawn<'_>,
     ) -> Result<Arc<Process>, ErrorValue> {
+        let (process, request) = self.prepare(spawner, spawn)?;
+        self.queue(spawner, request);
+        Ok(process)
+    }
+
+    /// Queues a prepared process for its first run.
+    pub(crate) fn queue(&self, spawner: Option<&Core>, request: SpawnRequest) {
+        let host_index = request.process.host;
+        match spawner {
+            Some(core) if core.host == host_index => core.push_spawn(request),
+            _ => {
+                let host = &self.hosts[host_index];
+                host.injector.push(request);
+                host.notify_idle(None);
+            }
+        }
+    }
+
+    /// Everything of a spawn but queueing the first run: the process exists (in the table,
+    /// its name registered, its messages waiting) and runs once [`Shared::queue`] is called.
+    pub(crate) fn prepare(
+        &self,
+        spawner: Option<&Core>,
+        spawn: Spawn<'_>,
+    ) -> Result<(Arc<Process>, SpawnRequest), ErrorValue> {
         let Spawn {
             entry: entry_id,
             host: host_id,
@@ -214,14 +242,7 @@ impl Shared {
             args,
             linked_to,
         };
-        match spawner {
-            Some(core) if core.host == host_index => core.push_spawn(request),
-            _ => {
-                host.injector.push(request);
-                host.notify_idle(None);
-            }
-        }
-        Ok(process)
+        Ok((process, request))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{FileReader, Node, Yaml, line};
+use super::{FileReader, Node, Yaml, line, value_of};
 use crate::security::{Condition, Effect, Pattern, Policy, Rule};
 use crate::value::Value;
 
@@ -256,24 +256,8 @@ impl FileReader<'_> {
 
 /// A condition's value as the value a check compares with; `None` for null.
 fn to_value(node: &Node) -> Option<Value> {
-    Some(match &node.value {
-        Yaml::Null => return None,
-        Yaml::Bool(b) => Value::Boolean(*b),
-        Yaml::Int(n) => Value::Number(*n as f64),
-        Yaml::Float(n) => Value::Number(*n),
-        Yaml::Str(s) => Value::string(s),
-        Yaml::Seq(items) => Value::Table(
-            items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, item)| Some((Value::Number(i as f64 + 1.0), to_value(item)?)))
-                .collect(),
-        ),
-        Yaml::Map(pairs) => Value::Table(
-            pairs
-                .iter()
-                .filter_map(|(k, v)| Some((to_value(k)?, to_value(v)?)))
-                .collect(),
-        ),
-    })
+    match value_of(node) {
+        Value::Nil => None,
+        value => Some(value),
+    }
 }
