@@ -1,19 +1,23 @@
--- The audit process: registers as "audit", prints what it is told, answers "stats".
-return function(main)
-    assert(process.registry.register("audit"))
-    process.send(main, "ready")
+-- The audit service: prints what it is told, answers "stats", and stops cleanly when the
+-- runtime shuts down (CANCEL).
+return function()
+    local inbox, events = process.inbox(), process.events()
     local count = 0
-    local inbox = process.inbox()
     while true do
-        local msg = inbox:receive()
-        local topic = msg:topic()
-        if topic == "event" then
-            count += 1
-            print("audit:", msg:payload().what)
-        elseif topic == "stats" then
-            process.send(msg:from(), "stats", count)
-        elseif topic == "stop" then
-            return
+        local r = channel.select({ inbox:case_receive(), events:case_receive() })
+        if r.channel == events then
+            if r.value.kind == process.event.CANCEL then
+                return
+            end
+        else
+            local msg = r.value
+            local topic = msg:topic()
+            if topic == "event" then
+                count += 1
+                print("audit:", msg:payload().what)
+            elseif topic == "stats" then
+                process.send(msg:from(), "stats", count)
+            end
         end
     end
 end
