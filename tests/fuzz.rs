@@ -39,6 +39,7 @@ end
 
 const CALL: &str = r##"time = require("time")
 security = require("security")
+supervisor = require("supervisor")
 json = require("json")
 ctx = require("ctx")
 logger = require("logger")
@@ -160,6 +161,8 @@ fn argument() -> impl Strategy<Value = String> {
             Just("security.new_actor(\"a\", {x = 1})"),
             Just("security.new_scope()"),
             Just("{\"app:nope\", 1}"),
+            Just("{children = {{id = \"t\", entry = \"app:target\"}}}"),
+            Just("{id = \"c\", entry = \"app:target\", restart = \"temporary\"}"),
             Just("coroutine.create(function() end)"),
             Just("newproxy(true)"),
             Just("buffer.create(4)"),
@@ -239,6 +242,13 @@ const FUNCTIONS: &[&str] = &[
     "security.new_actor",
     "security.new_scope",
     "security.can",
+    "supervisor.start",
+    "supervisor.which_children",
+    "supervisor.start_child",
+    "supervisor.terminate_child",
+    "supervisor.restart_child",
+    "supervisor.delete_child",
+    "supervisor.stop",
 ];
 
 /// Objects whose methods are called, and their methods.

@@ -1,33 +1,38 @@
--- A supervisor that keeps three workers alive: it monitors each one and restarts a worker
--- from its EXIT event when it fails. Run: moonweave run examples/supervisor
-local WORKER, HOST = "app:worker", "app:processes"
+-- Uses the pool the `pool` service supervises: crashes one worker on purpose, sees the
+-- supervisor replace it, then spreads jobs over the workers.
+local supervisor = require("supervisor")
+
+local function workers()
+    local pids = {}
+    for _, child in assert(supervisor.which_children("pool_sup")) do
+        pids[child.id] = child.pid
+    end
+    return pids
+end
 
 return function()
-    local events = process.events()
-    local slot_of, attempts = {}, {}
-    local function start(slot)
-        attempts[slot] = (attempts[slot] or 0) + 1
-        local pid = assert(process.spawn_monitored(WORKER, HOST, slot, attempts[slot]))
-        slot_of[pid] = slot
-    end
-    for slot = 1, 3 do
-        start(slot)
-    end
+    assert(process.registry.register("pool_client"))
+    local ready = process.listen("ready", { message = true })
+    -- Wait until the service has started its tree.
+    assert(process.send("pool_root", "await"))
+    process.inbox():receive()
 
-    local restarts, finished = 0, 0
-    while finished < 3 do
-        local ev = events:receive()
-        local slot = slot_of[ev.from]
-        slot_of[ev.from] = nil
-        if ev.result.error then
-            restarts += 1
-            print(`worker {slot} failed: {ev.result.error}; restarting`)
-            start(slot)
-        else
-            finished += 1
-            print(`worker {slot} finished: {ev.result.value}`)
-        end
+    local before = workers()
+    assert(process.send(before.w2, "job", { poison = true }))
+    -- The new worker 2 says it is ready (ready messages of the first workers are skipped).
+    local msg
+    repeat
+        msg = ready:receive()
+    until msg:payload() == 2 and msg:from() ~= before.w2
+    local after = workers()
+    print(`worker 2 crashed and was replaced: {after.w2 ~= before.w2}, workers 1 and 3 kept: {after.w1 == before.w1 and after.w3 == before.w3}`)
+
+    for n = 1, 6 do
+        assert(process.send(after["w" .. ((n - 1) % 3 + 1)], "job", { n = n, reply_to = process.pid() }))
     end
-    print(`all done after {restarts} restart(s)`)
-    return 0
+    local sum = 0
+    for _ = 1, 6 do
+        sum += process.inbox():receive():payload()
+    end
+    print(`sum of squares 1..6 = {sum}`)
 end

@@ -19,8 +19,17 @@ use std::sync::Arc;
 pub const DEFAULT_HOST: &str = "app:processes";
 
 /// Modules a `process.lua` entry may list.
-pub const MODULES: [&str; 9] = [
-    "time", "ctx", "logger", "json", "io", "security", "process", "channel", "errors",
+pub const MODULES: [&str; 10] = [
+    "time",
+    "ctx",
+    "logger",
+    "json",
+    "io",
+    "security",
+    "supervisor",
+    "process",
+    "channel",
+    "errors",
 ];
 
 /// A loaded application.

@@ -22,6 +22,7 @@ mod process_api;
 pub mod raw;
 mod run;
 mod security;
+mod supervisor;
 pub mod time;
 mod vm;
 #[cfg(test)]

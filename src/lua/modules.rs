@@ -24,6 +24,7 @@ pub struct Modules {
     pub ctx: LuaRef,
     pub io: LuaRef,
     pub security: LuaRef,
+    pub supervisor: LuaRef,
 }
 
 impl Modules {
@@ -35,6 +36,7 @@ impl Modules {
             "ctx" => &self.ctx,
             "io" => &self.io,
             "security" => &self.security,
+            "supervisor" => &self.supervisor,
             _ => return None,
         })
     }

@@ -19,7 +19,7 @@ use mlua::{Lua, LuaOptions, StdLib};
 use super::raw::{self, GLOBALS, LuaRef, Stack, lua_fn};
 use super::{
     builder, channel, ctx, errors, io, json, logger, message, modules, preempt, print, process_api,
-    security, time,
+    security, supervisor, time,
 };
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
@@ -223,8 +223,10 @@ impl Vm {
         set_function(stack, GLOBALS, c"loadstring", load);
         set_function(stack, GLOBALS, c"collectgarbage", collect_garbage);
         set_function(stack, GLOBALS, c"require", modules::require);
+        let time_module = time::module(stack);
         let modules = modules::Modules {
-            time: time::module(stack),
+            supervisor: supervisor::module(stack, &time_module)?,
+            time: time_module,
             json: json::module(stack),
             logger: logger::module(stack)?,
             ctx: ctx::module(stack),

@@ -393,6 +393,20 @@ impl<V> Local<V> {
         envelope
     }
 
+    /// Takes the oldest message from `sender` with `topic`, whatever listens (a reply the
+    /// runtime's own code waits for).
+    pub fn take_message_from(&mut self, sender: Pid, topic: &[u8]) -> Option<Envelope> {
+        let at = self
+            .messages
+            .iter()
+            .position(|m| m.from.is_some_and(|f| f.pid == sender) && m.topic.as_bytes() == topic)?;
+        let envelope = self.messages.remove(at);
+        if envelope.is_some() && self.counted {
+            self.process.release_message();
+        }
+        envelope
+    }
+
     /// Takes the oldest lifecycle event.
     pub fn pop_event(&mut self) -> Option<Event> {
         self.extra.as_deref_mut()?.events.pop_front()

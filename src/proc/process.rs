@@ -134,6 +134,9 @@ pub struct Process {
     /// Whether its permission checks must be evaluated (it has an actor and a scope, or
     /// strict mode applies); otherwise every check allows without looking.
     pub guarded: bool,
+    /// Whether it runs the runtime's supervisor entry (the `supervisor` module's requests
+    /// go only to such processes).
+    pub supervisor: bool,
 }
 
 impl std::fmt::Debug for Process {
@@ -162,6 +165,7 @@ impl Process {
             context: None,
             identity: Identity::default(),
             guarded: false,
+            supervisor: false,
         }
     }
 

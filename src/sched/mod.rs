@@ -31,6 +31,7 @@ mod send;
 mod slab;
 mod spawn;
 mod stop;
+mod supervisors;
 mod timer;
 mod watch;
 mod worker;
@@ -46,6 +47,7 @@ pub use self::core::{Core, Proc, current_core};
 pub(crate) use self::spawn::Spawn;
 pub use self::spawn::{ExitWatch, SpawnExtras};
 pub use self::stop::Waker;
+pub use self::supervisors::{STARTED_TOPIC, SUPERVISOR_ENTRY, StartOutcome};
 #[cfg(test)]
 pub(crate) use self::worker::testing;
 

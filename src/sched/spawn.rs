@@ -117,7 +117,10 @@ impl Shared {
             name,
             messages,
         } = spawn;
+        // The runtime's own supervisor entry exists in every app.
+        let builtin = entry_id == super::SUPERVISOR_ENTRY;
         let entry = match self.app.entry(entry_id).map(|e| &e.kind) {
+            _ if builtin => crate::supervise::supervisor_entry(),
             Some(EntryKind::Process(entry)) => entry.clone(),
             Some(other) => {
                 return Err(error(
@@ -186,6 +189,7 @@ impl Shared {
             None => parent.map(|p| p.identity.clone()).unwrap_or_default(),
         };
         process.guarded = process.identity.guarded(host.config.strict);
+        process.supervisor = builtin;
         let process = Arc::new(process);
         if let Some(name) = &name {
             let held = process

@@ -165,8 +165,10 @@ impl Core {
         for name in &farewell.names {
             self.shared.registry.release(name, process.pid);
         }
+        // A supervisor logs its own give-up (supervisor.md).
         if let Exit::Failed(error) = &exit
             && !process.watched
+            && !process.supervisor
         {
             log::process_failed(&process.pid_text, &entry_id, error);
         }

@@ -24,6 +24,25 @@ use crate::proc::Exit;
 use crate::sched::{Shared, Spawn};
 use crate::security::{Actor, Identity, Scope};
 
+/// The entry of the runtime's supervisor process (`supervisor.luau`): what
+/// `supervisor.start` spawns as [`crate::sched::SUPERVISOR_ENTRY`].
+pub fn supervisor_entry() -> Arc<crate::app::ProcessEntry> {
+    static ENTRY: std::sync::OnceLock<Arc<crate::app::ProcessEntry>> = std::sync::OnceLock::new();
+    ENTRY
+        .get_or_init(|| {
+            Arc::new(crate::app::ProcessEntry {
+                id: crate::sched::SUPERVISOR_ENTRY.to_string(),
+                source: include_str!("supervisor.luau").to_string(),
+                chunk_name: "moonweave.supervisor".to_string(),
+                path: std::path::PathBuf::new(),
+                method: "main".to_string(),
+                modules: ["time", "logger", "supervisor"].map(String::from).to_vec(),
+                imports: Default::default(),
+            })
+        })
+        .clone()
+}
+
 /// A run that lasted this long resets the count of consecutive failures.
 const STABLE_RUN: Duration = Duration::from_secs(5);
 
