@@ -468,7 +468,12 @@ entries:
     kind: process.service
     process: code
     host: processes
-    security: { actor: { meta: {} }, policies: [missing] }
+    security: { actor: { meta: {} } }
+  - name: missing_policy
+    kind: process.service
+    process: code
+    host: processes
+    security: { actor: { id: a }, policies: [missing] }
   - { name: twin_a, kind: process.service, process: code, host: processes, register_as: twin }
   - { name: twin_b, kind: process.service, process: code, host: processes, register_as: twin }
   - { name: code, kind: process.lua, source: file://code.lua }
@@ -499,7 +504,8 @@ entries:
         ),
         format!("{file}:23: app:bad_lifecycle: unknown field 'jitter' in lifecycle.restart"),
         format!("{file}:28: app:bad_security: security.actor needs an id"),
-        format!("{file}:30: app:twin_b: register_as 'twin' is also the name of service app:twin_a"),
+        format!("{file}:33: reference to missing entry 'app:missing'"),
+        format!("{file}:35: app:twin_b: register_as 'twin' is also the name of service app:twin_a"),
     ] {
         assert!(
             out.stderr.lines().any(|l| l.starts_with(&want)),
