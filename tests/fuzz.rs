@@ -246,6 +246,7 @@ const FUNCTIONS: &[&str] = &[
     "supervisor.which_children",
     "supervisor.start_child",
     "supervisor.terminate_child",
+    "supervisor.shutting_down",
     "supervisor.restart_child",
     "supervisor.delete_child",
     "supervisor.stop",

@@ -69,16 +69,22 @@ end
 "##;
 
 fn run(main: &str) -> common::Outcome {
+    run_with(main, "", &[])
+}
+
+/// `run` with more entries (YAML list items) and the files they need.
+fn run_with(main: &str, entries: &str, files: &[(&str, &str)]) -> common::Outcome {
     let main = format!("{HELPERS}\n{main}");
-    let app = app(&[
-        (
-            "app.yaml",
-            "namespace: app\nentries:\n  - { name: main, kind: process.lua, source: file://main.lua, modules: [supervisor, time] }\n  - { name: worker, kind: process.lua, source: file://worker.lua }\n",
-        ),
-        ("main.lua", &main),
+    let yaml = format!(
+        "namespace: app\nentries:\n  - {{ name: main, kind: process.lua, source: file://main.lua, modules: [supervisor, time] }}\n  - {{ name: worker, kind: process.lua, source: file://worker.lua }}\n{entries}"
+    );
+    let mut all = vec![
+        ("app.yaml", yaml.as_str()),
+        ("main.lua", main.as_str()),
         ("worker.lua", WORKER),
-    ]);
-    app.run(&["--workers", "1"])
+    ];
+    all.extend_from_slice(files);
+    app(&all).run(&["--workers", "1"])
 }
 
 fn restart_lines(stderr: &str) -> Vec<&str> {
@@ -314,4 +320,197 @@ fn the_runtime_shutdown_stops_supervised_children_without_restarting_them() {
     assert_eq!(out.ok(), "leaving\n");
     assert!(restart_lines(&out.stderr).is_empty(), "{}", out.stderr);
     assert!(!out.stderr.contains("deadline exceeded"), "{}", out.stderr);
+}
+
+#[test]
+fn forged_requests_get_errors_and_the_supervisor_keeps_serving() {
+    // Any process can send a supervisor a request by hand; a malformed one is answered with an
+    // error (or ignored when it names no reply topic), never a crash.
+    let out = run(r##"return function()
+        local sup = assert(supervisor.start({children = {worker("w1")}}))
+        expect(1)
+        local replies = process.listen("forged")
+        local function ask(request)
+            request.reply = "forged"
+            process.send(sup, "supervisor.request", request)
+            local answer = replies:receive()
+            return answer.error and answer.error:kind() or tostring(answer.value ~= nil)
+        end
+        print(ask({op = "start_child", child = {id = "bad"}}))
+        print(ask({op = "start_child", child = 5}))
+        print(ask({op = "start_child", child = {id = "c", entry = "app:worker", args = "x"}}))
+        print(ask({op = "start_child", child = {id = "c", supervisor = {children = {{id = "x"}}}}}))
+        print(ask({op = "start_child", child = {id = "c", entry = "app:worker", shutdown = 0}}))
+        print(ask({op = "terminate_child", id = {}}))
+        print(ask({op = "launch_missiles"}))
+        process.send(sup, "supervisor.request", "junk")
+        process.send(sup, "supervisor.request", {op = "which_children"})
+        process.send(sup, "supervisor.request", {op = "which_children", reply = 7})
+        print(#assert(supervisor.which_children(sup)), supervisor.which_children(42))
+        supervisor.stop(sup)
+        expect(1)
+    end"##);
+    let stdout = out.ok();
+    assert_eq!(
+        stdout.lines().take(7).collect::<Vec<_>>(),
+        [
+            "INVALID",
+            "INVALID",
+            "INVALID",
+            "INVALID",
+            "INVALID",
+            "NOT_FOUND",
+            "INVALID"
+        ],
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .nth(7)
+            .is_some_and(|l| l.starts_with("1\tnil\tsupervisor: expected a PID or a name")),
+        "{stdout}"
+    );
+    assert!(!out.stderr.contains("process failed"), "{}", out.stderr);
+}
+
+#[test]
+fn durations_must_be_above_zero_and_may_be_duration_objects() {
+    let out = run_with(
+        r##"return function()
+        local time = require("time")
+        local cyclic = {children = {}}
+        cyclic.children[1] = {id = "self", supervisor = cyclic}
+        for _, spec in {
+            {children = {worker("x", {shutdown = 0})}},
+            {children = {worker("x", {shutdown = "0s"})}},
+            {children = {worker("x", {shutdown = "-1s"})}},
+            {children = {worker("x", {shutdown = 1.5})}},
+            {period = 0},
+            {period = time.parse_duration("-1m")},
+            cyclic,
+        } do
+            local sup, err = supervisor.start(spec)
+            print(sup, err:kind())
+        end
+        local _, err = supervisor.start(cyclic)
+        print(string.find(err:message(), "nest more than", 1, true) ~= nil)
+        -- Duration objects are durations; entry names may contain dots.
+        local sup = assert(supervisor.start({period = time.parse_duration("1m"), children = {
+            worker("d", {shutdown = time.parse_duration("1s")}),
+            {id = "dots", entry = "app:dotted.worker", args = {"dots", process.pid()}},
+        }}))
+        print(expect_any(2))
+        process.send(pids(sup).d, "crash")
+        print(expect(1))
+        supervisor.stop(sup)
+        print(expect(2))
+    end"##,
+        "  - { name: dotted.worker, kind: process.lua, source: file://worker.lua }\n",
+        &[],
+    );
+    assert_eq!(
+        out.ok(),
+        "nil\tINVALID\n".repeat(7)
+            + "true\nstarted d, started dots\nstarted d\nstopped dots, stopped d\n"
+    );
+}
+
+/// A child for `a_restart_that_cannot_start_is_retried_in_a_loop_until_the_intensity_ends`:
+/// "a" takes, when it is cancelled, the host's free place with a "blocker", so that "b"
+/// cannot start again.
+const LOOPER: &str = r##"return function(role, main)
+    local inbox, events = process.inbox(), process.events()
+    if role == "blocker" then
+        events:receive()
+    elseif role == "b" then
+        process.send(main, "up", "b")
+        inbox:receive()
+        error("b crashed")
+    else
+        events:receive()
+        process.spawn("app:looper", "app:small", "blocker")
+    end
+end"##;
+
+#[test]
+fn a_restart_that_cannot_start_is_retried_in_a_loop_until_the_intensity_ends() {
+    // Every restart of "b" fails to start (its host is full), which is one more failure of it:
+    // the supervisor retries until max_restarts, thousands of times, without growing a stack.
+    let out = run_with(
+        r##"return function()
+        process.set_options({trap_links = true})
+        local sup = assert(supervisor.start({strategy = "one_for_all", max_restarts = 8000, period = "1h",
+            children = {
+                {id = "a", entry = "app:looper", host = "app:small", args = {"a"}},
+                {id = "b", entry = "app:looper", host = "app:small", args = {"b", process.pid()}},
+            }}))
+        expect(1)
+        process.send(pids(sup).b, "crash")
+        local ev = process.events():receive()
+        local e = ev.result.error
+        print(ev.kind, ev.from == sup, e:kind(), string.find(e:message(), "restart intensity", 1, true) ~= nil)
+    end"##,
+        "  - { name: looper, kind: process.lua, source: file://looper.lua }\n  - { name: small, kind: process.host, host: { max_processes: 2 } }\n",
+        &[("looper.lua", LOOPER)],
+    );
+    assert_eq!(out.ok(), "pid.link.down\ttrue\tUNAVAILABLE\ttrue\n");
+    assert_eq!(restart_lines(&out.stderr).len(), 8000);
+}
+
+#[test]
+fn shutting_down_is_true_once_the_runtime_shuts_down_and_nothing_restarts_then() {
+    // The workers fail when they are cancelled: at shutdown, that must not restart them.
+    let out = run_with(
+        r##"return function()
+        print(supervisor.shutting_down())
+        local children = {}
+        for i = 1, 20 do
+            table.insert(children, {id = `w{i}`, entry = "app:crasher", args = {process.pid()}})
+        end
+        assert(supervisor.start({max_restarts = 100, children = children}))
+        for _ = 1, 20 do inbox:receive() end
+        process.spawn("app:watcher", "app:processes", process.pid())
+        inbox:receive()
+    end"##,
+        "  - { name: crasher, kind: process.lua, source: file://crasher.lua }\n  - { name: watcher, kind: process.lua, source: file://watcher.lua, modules: [supervisor] }\n",
+        &[
+            (
+                "crasher.lua",
+                r##"return function(main)
+                    process.send(main, "up")
+                    process.events():receive()
+                    error("failed to stop")
+                end"##,
+            ),
+            (
+                "watcher.lua",
+                r##"return function(main)
+                    local supervisor = require("supervisor")
+                    process.send(main, "watching")
+                    process.events():receive()
+                    print("at shutdown", supervisor.shutting_down())
+                end"##,
+            ),
+        ],
+    );
+    assert_eq!(out.ok(), "false\nat shutdown\ttrue\n");
+    assert!(restart_lines(&out.stderr).is_empty(), "{}", out.stderr);
+}
+
+#[test]
+fn a_supervisor_that_fails_otherwise_than_by_giving_up_is_logged() {
+    let out = run(r##"return function()
+        process.set_options({trap_links = true})
+        local sup = assert(supervisor.start({children = {worker("w1")}}))
+        expect(1)
+        process.terminate(sup)
+        print(process.events():receive().kind)
+    end"##);
+    assert_eq!(out.ok(), "pid.link.down\n");
+    assert!(
+        out.stderr.contains("moonweave:supervisor: process failed"),
+        "{}",
+        out.stderr
+    );
 }

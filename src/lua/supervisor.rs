@@ -11,7 +11,12 @@ use super::{convert, message};
 use crate::proc::{Wait, pid};
 use crate::sched::StartOutcome;
 
-const MODULE: &str = include_str!("supervisor.luau");
+/// The module's chunk: the spec checks shared with the supervisor process, then the module.
+const MODULE: &str = concat!(
+    "local rt = ...\nlocal time = rt.time\n",
+    include_str!("../supervise/spec.luau"),
+    include_str!("supervisor.luau"),
+);
 
 lua_fn! {
     /// `rt.start(host, spec, starter)`: spawns the supervisor process; its PID, or `nil, err`.
@@ -110,16 +115,26 @@ lua_fn! {
     }
 }
 
+lua_fn! {
+    /// `rt.shutting_down()` (the module's `supervisor.shutting_down()`): whether the runtime's
+    /// shutdown has begun.
+    fn shutting_down(stack) {
+        stack.push_bool(core()?.shutting_down());
+        raw::values(1)
+    }
+}
+
 /// Builds the `supervisor` module (frozen): runs `supervisor.luau` with its primitives and
 /// the `time` module.
 pub fn module(stack: Stack<'_>, time: &LuaRef) -> Result<LuaRef, String> {
-    stack.new_table(0, 6);
+    stack.new_table(0, 7);
     let rt = stack.top();
     for (name, f, continuation) in [
         raw::method(c"start", start),
         raw::blocking(c"wait_started", wait_started, wait_started_continue),
         raw::method(c"settled", settled),
         raw::method(c"supervisor_of", supervisor_of),
+        raw::method(c"shutting_down", shutting_down),
     ] {
         stack.push_function(f, name, continuation);
         stack.raw_set_field(rt, name);

@@ -165,10 +165,9 @@ impl Core {
         for name in &farewell.names {
             self.shared.registry.release(name, process.pid);
         }
-        // A supervisor logs its own give-up (supervisor.md).
         if let Exit::Failed(error) = &exit
             && !process.watched
-            && !process.supervisor
+            && !(process.supervisor && is_give_up(error))
         {
             log::process_failed(&process.pid_text, &entry_id, error);
         }
@@ -203,4 +202,12 @@ impl Core {
             self.shared.notify_exit(process.pid, &exit);
         }
     }
+}
+
+/// Whether a supervisor process failed by giving up after too many restarts, which it logs
+/// itself (supervisor.md); any other failure of one is logged like every process's.
+fn is_give_up(error: &crate::error::ErrorValue) -> bool {
+    const GIVE_UP: &[u8] = b"restart intensity exceeded";
+    error.kind == crate::error::ErrorKind::Unavailable
+        && error.message.windows(GIVE_UP.len()).any(|w| w == GIVE_UP)
 }

@@ -11,7 +11,7 @@ use crate::proc::{Envelope, Exit, Pid, Process};
 use crate::security::Permission;
 use crate::value::Value;
 
-/// The entry id of the runtime's supervisor process (`src/lua/supervisor_process.luau`).
+/// The entry id of the runtime's supervisor process (`src/supervise/supervisor.luau`).
 pub const SUPERVISOR_ENTRY: &str = "moonweave:supervisor";
 
 /// The topic a supervisor announces its start with (to the process that started it).
@@ -64,6 +64,14 @@ impl Core {
         if let (Some(me), Some(target)) = (me, self.shared.table.get(sup)) {
             target.watchers.remove_monitor(me);
         }
+    }
+
+    /// Whether the runtime's shutdown has begun (no restarts from then on, supervisor.md).
+    pub fn shutting_down(&self) -> bool {
+        self.shared
+            .closing
+            .load(std::sync::atomic::Ordering::Acquire)
+            || self.shared.is_stopping()
     }
 
     /// The live supervisor process `dest` (a PID text or a name) names, if it is one.

@@ -32,7 +32,12 @@ pub fn supervisor_entry() -> Arc<crate::app::ProcessEntry> {
         .get_or_init(|| {
             Arc::new(crate::app::ProcessEntry {
                 id: crate::sched::SUPERVISOR_ENTRY.to_string(),
-                source: include_str!("supervisor.luau").to_string(),
+                source: concat!(
+                    "local time = require(\"time\")\n",
+                    include_str!("spec.luau"),
+                    include_str!("supervisor.luau")
+                )
+                .to_string(),
                 chunk_name: "moonweave.supervisor".to_string(),
                 path: std::path::PathBuf::new(),
                 method: "main".to_string(),
