@@ -8,10 +8,9 @@
 //! `benches/compare.sh` runs each workload in a fresh process next to Erlang/OTP.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moonweave::{App, Exit, Options, Runtime, Value};
+use moonweave::{Runtime, Value};
 
 const ROUNDS: usize = 3;
 
@@ -36,21 +35,19 @@ fn start(name: &str) -> Runtime {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("benches/apps")
         .join(app);
-    let app = App::load(&path).unwrap_or_else(|e| panic!("{app}: {e}"));
-    Runtime::start(
-        Arc::new(app),
-        Options {
-            workers,
-            ..Options::default()
-        },
-    )
-    .expect("runtime starts")
+    let mut builder = Runtime::builder().app_path(&path);
+    if let Some(n) = workers {
+        builder = builder.workers(n);
+    }
+    builder
+        .build()
+        .unwrap_or_else(|e| panic!("{app}: {}", e.message))
 }
 
 fn run_main(runtime: &Runtime) -> Duration {
     let started = Instant::now();
-    match runtime.run("app:main", Vec::new()) {
-        Ok(Exit::Normal(_)) => started.elapsed(),
+    match runtime.handle().run("app:main", ()) {
+        Ok(_) => started.elapsed(),
         other => panic!("benchmark main failed: {other:?}"),
     }
 }
@@ -59,7 +56,7 @@ fn spawn(runtime: &Runtime) -> f64 {
     let started = Instant::now();
     run_main(runtime);
     // Wait until every child has exited: part of the workload.
-    while runtime.live_processes() > 0 {
+    while runtime.handle().stats().live > 0 {
         std::thread::sleep(Duration::from_micros(200));
     }
     1_000_000.0 / started.elapsed().as_secs_f64() / 1e6
@@ -107,8 +104,7 @@ fn cpu_chunk() -> String {
 fn plain_vm_seconds(with_interrupt: bool) -> f64 {
     let lua = mlua::Lua::new();
     if with_interrupt {
-        moonweave::lua::preempt::install(&lua).expect("interrupt");
-        moonweave::lua::preempt::set_slice(10_000);
+        moonweave::__bench::install_preemption(&lua, 10_000).expect("interrupt");
     }
     let main: mlua::Function = lua.load(cpu_chunk()).eval().expect("compiles");
     let started = Instant::now();
@@ -131,8 +127,8 @@ fn process_overhead(runtime: &Runtime) -> f64 {
 /// The costs of the message path (benches/apps/breakdown), in ns, measured on one worker.
 fn breakdown() -> Vec<(String, f64)> {
     let runtime = start("breakdown_1w");
-    let costs = match runtime.run("app:main", Vec::new()) {
-        Ok(Exit::Normal(Value::Table(pairs))) => pairs
+    let costs = match runtime.handle().run("app:main", ()) {
+        Ok(Value::Table(pairs)) => pairs
             .into_iter()
             .filter_map(|(k, v)| match (k, v) {
                 (Value::String(k), Value::Number(n)) => Some((k.to_string(), n)),
@@ -141,7 +137,7 @@ fn breakdown() -> Vec<(String, f64)> {
             .collect(),
         other => panic!("the breakdown failed: {other:?}"),
     };
-    runtime.stop_now();
+    runtime.shutdown_timeout(Duration::ZERO);
     costs
 }
 
@@ -244,7 +240,7 @@ fn main() {
         for _ in 0..rounds {
             let runtime = start(w.name);
             let value = (w.measure)(&runtime);
-            runtime.stop_now();
+            runtime.shutdown_timeout(Duration::ZERO);
             best = Some(match best {
                 None => value,
                 Some(b) if w.lower_is_better => b.min(value),

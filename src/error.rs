@@ -11,16 +11,27 @@ use crate::value::Value;
 /// The kind of an error; the Lua constants (`errors.NOT_FOUND`, …) equal these names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
+    /// Anything else (a string raised with `error`, an error value of no kind).
     Unknown,
+    /// A bad argument, a bad value, a malformed app.
     Invalid,
+    /// No such process, entry, host or name.
     NotFound,
+    /// The name, child or monitor exists already.
     AlreadyExists,
+    /// A permission check denied the operation.
     PermissionDenied,
+    /// Cannot now: a full host or mailbox, a runtime shutting down.
     Unavailable,
+    /// A failure of the runtime itself (a panic, a lost process).
     Internal,
+    /// Stopped: terminated, cancelled, a passed cancel deadline, a failed link.
     Canceled,
+    /// The operation contradicts the current state (a running child, a closed channel).
     Conflict,
+    /// A wait ended before its answer.
     Timeout,
+    /// Too many requests.
     RateLimited,
 }
 
@@ -72,9 +83,11 @@ impl fmt::Display for ErrorKind {
 /// An error object: what `errors.new` builds and what a failed exit carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorValue {
+    /// What went wrong, broadly.
     pub kind: ErrorKind,
     /// Any bytes, as the Lua string it came from.
     pub message: Bytes,
+    /// Whether trying again may succeed.
     pub retryable: bool,
     /// A copyable table, or `None`.
     pub details: Option<Box<Value>>,

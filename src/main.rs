@@ -1,15 +1,20 @@
 //! The `moonweave` command line: `run`, `check` and `list` an application.
 
+//!
+//! It is a program on the crate's public API: `check` and `list` read the app with
+//! `moonweave::app`, `run` starts a runtime with `Runtime::builder()` and waits through a
+//! `Handle`.
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use clap::{Parser, Subcommand};
 use moonweave::app::{App, Problem};
-use moonweave::{Exit, Options, Runtime, Value};
+use moonweave::{ErrorValue, Handle, Runtime, Value};
 
 /// Run Lua programs as Erlang-style processes.
 #[derive(Parser)]
@@ -34,6 +39,9 @@ enum Command {
         /// Deny permission checks of processes without actor or scope.
         #[arg(long)]
         strict: bool,
+        /// Print the runtime's counters (processes, messages, per worker) when it stops.
+        #[arg(long)]
+        stats: bool,
         /// Lowest level of log lines written to stderr.
         #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
         log_level: String,
@@ -71,11 +79,18 @@ fn main() -> ExitCode {
             exec,
             workers,
             strict,
+            stats,
             args,
             log_level,
         } => {
             moonweave::log::set_level(moonweave::log::Level::from_name(&log_level));
-            run(&path, exec, workers, strict, args)
+            let options = RunOptions {
+                exec,
+                workers,
+                strict,
+                stats,
+            };
+            run(&path, options, args)
         }
         Command::Check { path } => check(&path),
         Command::List { path } => list(&path),
@@ -84,33 +99,7 @@ fn main() -> ExitCode {
 
 /// Loads the app and compiles every source; all problems found.
 fn load(path: &Path) -> Result<App, Vec<Problem>> {
-    let app = App::load(path).map_err(|e| e.problems)?;
-    let problems: Vec<Problem> = app
-        .sources()
-        .filter_map(|entry| {
-            moonweave::lua::compile_check(&entry.chunk_name, &entry.source)
-                .err()
-                .map(|message| syntax_problem(&entry.path, &entry.chunk_name, &message))
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(app)
-    } else {
-        Err(problems)
-    }
-}
-
-/// Turns Luau's `chunk:line: message` into a problem on the source file.
-fn syntax_problem(path: &Path, chunk_name: &str, message: &str) -> Problem {
-    let rest = message
-        .strip_prefix(chunk_name)
-        .and_then(|r| r.strip_prefix(':'));
-    if let Some((line, text)) = rest.and_then(|r| r.split_once(':'))
-        && let Ok(line) = line.parse::<usize>()
-    {
-        return Problem::new(path, Some(line), format!("syntax error:{text}"));
-    }
-    Problem::new(path, None, format!("syntax error: {message}"))
+    App::load_checked(path).map_err(|e| e.problems)
 }
 
 fn report(problems: &[Problem]) {
@@ -119,13 +108,15 @@ fn report(problems: &[Problem]) {
     }
 }
 
-fn run(
-    path: &Path,
+/// What `run` was asked for besides the app and its arguments.
+struct RunOptions {
     exec: Option<String>,
     workers: Option<u32>,
     strict: bool,
-    args: Vec<String>,
-) -> ExitCode {
+    stats: bool,
+}
+
+fn run(path: &Path, options: RunOptions, args: Vec<String>) -> ExitCode {
     let app = match load(path) {
         Ok(app) => app,
         Err(problems) => {
@@ -134,7 +125,7 @@ fn run(
         }
     };
     // Without an exec entry, the auto-start services run until nothing is left.
-    let exec = match exec {
+    let exec = match options.exec {
         Some(id) if id.contains(':') => Some(id),
         Some(name) => Some(format!("app:{name}")),
         None => app.default_exec.clone(),
@@ -152,36 +143,34 @@ fn run(
         }
         return ExitCode::from(2);
     }
-    let options = Options {
-        workers: workers.map(|n| n as usize),
-        strict,
-    };
-    let runtime = match Runtime::start(Arc::new(app), options) {
+    let mut builder = Runtime::builder().app_path(path).strict(options.strict);
+    if let Some(n) = options.workers {
+        builder = builder.workers(n as usize);
+    }
+    let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
+            eprintln!("cannot start the runtime: {}", e.message);
             return ExitCode::from(1);
         }
     };
-    let args = args.into_iter().map(Value::string).collect();
-    let exit = match wait_for_exit_or_signal(&runtime, exec.as_deref(), args) {
-        Ending::Exit(exit) => exit,
-        Ending::Signal(signal) => {
-            eprintln!(
-                "moonweave: {}, shutting down (again to exit at once)",
-                signal_name(signal)
-            );
-            runtime.shutdown();
-            return ExitCode::from(128 + signal as u8);
-        }
-    };
+    let handle = runtime.handle();
+    let args = args.into_iter().map(Value::from).collect();
+    let ending = wait_for_exit_or_signal(&handle, exec, args);
     runtime.shutdown();
+    if options.stats {
+        eprint!("{}", handle.stats());
+    }
+    let exit = match ending {
+        Ending::Exit(exit) => exit,
+        Ending::Signal(signal) => return ExitCode::from(128 + signal as u8),
+    };
     match exit {
-        Ok(Exit::Normal(value)) => match value.as_integer() {
+        Ok(value) => match value.as_integer() {
             Some(n) => ExitCode::from(n.rem_euclid(256) as u8),
             None => ExitCode::SUCCESS,
         },
-        Ok(Exit::Failed(error)) => {
+        Err(error) => {
             // The message is written byte for byte: Lua strings need not be UTF-8.
             let mut text = b"error: ".to_vec();
             text.extend_from_slice(&error.message);
@@ -193,24 +182,19 @@ fn run(
             let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &text);
             ExitCode::from(1)
         }
-        Err(error) => {
-            eprintln!("error: {}", error.message);
-            ExitCode::from(1)
-        }
     }
 }
 
 /// How `run` ends: the exec entry exited, or a signal asked to stop.
 enum Ending {
-    Exit(Result<Exit, moonweave::ErrorValue>),
+    Exit(Result<Value, ErrorValue>),
     Signal(i32),
 }
 
-/// Spawns the exec entry and waits for its exit or for SIGINT/SIGTERM. After the first signal a
-/// second one ends the command at once, with the same exit code.
 /// Waits for the exec entry's exit (or, without one, until nothing is left to run), or for
-/// the first SIGINT/SIGTERM.
-fn wait_for_exit_or_signal(runtime: &Runtime, exec: Option<&str>, args: Vec<Value>) -> Ending {
+/// the first SIGINT/SIGTERM. After the first signal a second one ends the command at once,
+/// with the same exit code.
+fn wait_for_exit_or_signal(handle: &Handle, exec: Option<String>, args: Vec<Value>) -> Ending {
     let (events, ending) = mpsc::channel();
     let signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => Some(signals),
@@ -228,6 +212,10 @@ fn wait_for_exit_or_signal(runtime: &Runtime, exec: Option<&str>, args: Vec<Valu
                     std::process::exit(128 + signal);
                 }
                 seen = true;
+                eprintln!(
+                    "moonweave: {}, shutting down (again to exit at once)",
+                    signal_name(signal)
+                );
                 let _ = events.send(Ending::Signal(signal));
             }
         });
@@ -238,31 +226,16 @@ fn wait_for_exit_or_signal(runtime: &Runtime, exec: Option<&str>, args: Vec<Valu
         loop {
             match ending.recv_timeout(std::time::Duration::from_millis(10)) {
                 Ok(ending) => return ending,
-                Err(_) if runtime.is_idle() => return Ending::Exit(Ok(Exit::Normal(Value::Nil))),
+                Err(_) if handle.is_idle() => return Ending::Exit(Ok(Value::Nil)),
                 Err(_) => {}
             }
         }
     };
-    match runtime.spawn_watched(exec, moonweave::app::DEFAULT_HOST, args) {
-        Ok((_, exit)) => {
-            std::thread::spawn(move || {
-                let result = exit.recv().map_err(|_| {
-                    moonweave::ErrorValue::new(
-                        moonweave::ErrorKind::Internal,
-                        "the runtime stopped before the process exited",
-                    )
-                });
-                let _ = events.send(Ending::Exit(result));
-            });
-        }
-        Err(e) => return Ending::Exit(Err(e)),
-    }
-    ending.recv().unwrap_or_else(|_| {
-        Ending::Exit(Err(moonweave::ErrorValue::new(
-            moonweave::ErrorKind::Internal,
-            "lost the exit",
-        )))
-    })
+    let runner = handle.clone();
+    std::thread::spawn(move || {
+        let _ = events.send(Ending::Exit(runner.run(&exec, args)));
+    });
+    ending.recv().unwrap_or(Ending::Signal(SIGTERM))
 }
 
 fn signal_name(signal: i32) -> &'static str {
@@ -290,34 +263,6 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
-/// A service's settings as `list` shows them, e.g.
-/// `process=app:worker host=app:processes register_as=pool auto_start=true restart=1s..30s x2`.
-fn service_settings(service: &moonweave::app::ServiceEntry) -> String {
-    let shown = |d: std::time::Duration| moonweave::duration::Duration(d.as_nanos() as i64);
-    let restart = &service.restart;
-    let mut text = format!("process={} host={}", service.process, service.host);
-    if let Some(name) = &service.register_as {
-        text.push_str(&format!(" register_as={name}"));
-    }
-    text.push_str(&format!(
-        " auto_start={} restart={}..{} x{}",
-        service.auto_start,
-        shown(restart.initial_delay),
-        shown(restart.max_delay),
-        restart.backoff_factor
-    ));
-    if restart.max_attempts > 0 {
-        text.push_str(&format!(" max_attempts={}", restart.max_attempts));
-    }
-    if let Some(security) = &service.security {
-        text.push_str(&format!(" actor={}", security.actor_id));
-        if let Some(policies) = &security.policies {
-            text.push_str(&format!(" policies=[{}]", policies.join(",")));
-        }
-    }
-    text
-}
-
 fn list(path: &Path) -> ExitCode {
     if !path.exists() {
         eprintln!("{}: no such file or directory", path.display());
@@ -328,7 +273,7 @@ fn list(path: &Path) -> ExitCode {
             for (id, entry) in &app.entries {
                 match &entry.kind {
                     moonweave::app::EntryKind::Service(service) => {
-                        println!("{id}\t{}\t{}", entry.kind.name(), service_settings(service))
+                        println!("{id}\t{}\t{}", entry.kind.name(), service.settings())
                     }
                     kind => println!("{id}\t{}", kind.name()),
                 }

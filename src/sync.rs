@@ -6,6 +6,6 @@
 //! on `loom`, the way tokio's `loom` module does.
 
 pub use crossbeam_utils::sync::{Parker, Unparker};
-pub use std::sync::Mutex;
 pub use std::sync::RwLock;
 pub use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+pub use std::sync::{Condvar, Mutex, MutexGuard};

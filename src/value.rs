@@ -9,13 +9,17 @@ use crate::error::ErrorValue;
 /// A copied Lua value. Tables are trees: no sharing, no cycles (the copy rejects them).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// `nil`.
     Nil,
+    /// `true` or `false`.
     Boolean(bool),
+    /// A number (Luau numbers are doubles).
     Number(f64),
     /// Any bytes, as Lua strings are; short strings are stored inline.
     String(Bytes),
     /// Key/value pairs in the order the copy found them. Keys are never `Nil` nor NaN.
     Table(Vec<(Value, Value)>),
+    /// An error object.
     Error(Box<ErrorValue>),
 }
 
@@ -25,10 +29,11 @@ impl Value {
         Value::String(Bytes::new(text.as_ref()))
     }
 
-    /// The whole number this value holds, if it is one.
+    /// The whole number this value holds, if it is one (within ±2^53, where every whole
+    /// number is exact).
     pub fn as_integer(&self) -> Option<i64> {
         match self {
-            Value::Number(n) if n.fract() == 0.0 && n.is_finite() && n.abs() < 9.0e15 => {
+            Value::Number(n) if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_992.0 => {
                 Some(*n as i64)
             }
             _ => None,
@@ -69,13 +74,9 @@ impl Payload {
     }
 
     /// Number of values.
+    #[allow(clippy::len_without_is_empty)] // a payload is empty when `len` is 0; nobody asks
     pub fn len(&self) -> usize {
         self.as_slice().len()
-    }
-
-    /// Whether there is no value.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Whether some value is a table (converting it twice would give two different tables).

@@ -12,9 +12,9 @@ pub mod sync {
     //! The loom side of `moonweave::sync`.
 
     pub use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-    pub use loom::sync::{Mutex, RwLock};
+    pub use loom::sync::{Condvar, Mutex, MutexGuard, RwLock};
 
-    use loom::sync::{Arc, Condvar};
+    use loom::sync::Arc;
 
     struct Inner {
         notified: Mutex<bool>,
@@ -99,6 +99,9 @@ pub mod security;
 #[path = "../../src/proc/pid.rs"]
 pub mod pid;
 
+#[path = "../../src/proc/native.rs"]
+pub mod native;
+
 #[path = "../../src/proc/process.rs"]
 pub mod process;
 
@@ -115,7 +118,7 @@ pub mod proc {
     //! The runtime's `proc` files under the names the models use.
     pub use crate::process::{Process, Route, Signal};
     pub use crate::watchers::Watchers;
-    pub use crate::{pid, registry, table, watchers};
+    pub use crate::{native, pid, registry, table, watchers};
 }
 
 #[path = "../../src/sched/park.rs"]

@@ -43,6 +43,7 @@ fn a_signal_racing_the_start_arrives_once_and_in_order() {
                             routed.push(number(&signal));
                         }
                         Route::Pending => {}
+                        Route::Native { .. } => panic!("a Lua process has no native inbox"),
                     }
                 }
                 routed

@@ -49,18 +49,24 @@ pub struct App {
 /// One entry of an application.
 #[derive(Debug)]
 pub struct Entry {
+    /// `namespace:name`.
     pub id: String,
+    /// What it is.
     pub kind: EntryKind,
     /// Where the entry was defined (definition file, or the `.lua` file in zero-config mode).
     pub file: PathBuf,
+    /// The line of its definition (1 for a zero-config file).
     pub line: usize,
 }
 
 /// What an entry is.
 #[derive(Debug)]
 pub enum EntryKind {
+    /// A `process.lua` entry.
     Process(Arc<ProcessEntry>),
+    /// A `process.host` entry.
     Host(HostConfig),
+    /// A `library.lua` entry.
     Library(Arc<ProcessEntry>),
     /// A `security.policy` entry, compiled.
     Policy(Arc<crate::security::Policy>),
@@ -85,6 +91,7 @@ impl EntryKind {
 /// `require`; its `method` is unused).
 #[derive(Debug)]
 pub struct ProcessEntry {
+    /// `namespace:name`.
     pub id: String,
     /// The Luau source text.
     pub source: String,
@@ -170,12 +177,16 @@ pub fn automatic_memory_limit(vms: usize) -> u64 {
 /// One problem found while loading, tied to a file and (when known) a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The file it is in.
     pub file: PathBuf,
+    /// The line, when known.
     pub line: Option<usize>,
+    /// What is wrong.
     pub message: String,
 }
 
 impl Problem {
+    /// A problem in `file` at `line`.
     pub fn new(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
         Self {
             file: file.to_path_buf(),
@@ -198,6 +209,7 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
 pub struct LoadError {
+    /// Every problem, in the order found.
     pub problems: Vec<Problem>,
 }
 
@@ -226,6 +238,52 @@ impl App {
         match app {
             Some(app) if problems.is_empty() => Ok(app),
             _ => Err(LoadError { problems }),
+        }
+    }
+
+    /// Loads the application at `path` and compiles every source: what `moonweave check`
+    /// reports and what the embedding API's `build` refuses.
+    pub fn load_checked(path: &Path) -> Result<App, LoadError> {
+        App::load(path)?.compiled()
+    }
+
+    /// The in-memory zero-config app of `(name, source)` files (the embedding API's
+    /// `app_file`), compiled.
+    pub fn from_files(files: &[(String, String)]) -> Result<App, LoadError> {
+        let mut problems = Vec::new();
+        match zero::load_files(files, &mut problems) {
+            Some(app) if problems.is_empty() => app.compiled(),
+            _ => Err(LoadError { problems }),
+        }
+    }
+
+    /// The ids of the library entries.
+    pub fn libraries(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.kind, EntryKind::Library(_)))
+            .map(|e| e.id.as_str())
+    }
+
+    /// An app with the default host and no entries.
+    pub fn empty() -> App {
+        zero::empty()
+    }
+
+    /// This app if every source compiles; else every syntax error, with file and line.
+    fn compiled(self) -> Result<App, LoadError> {
+        let problems: Vec<Problem> = self
+            .sources()
+            .filter_map(|entry| {
+                crate::lua::compile_check(&entry.chunk_name, &entry.source)
+                    .err()
+                    .map(|message| syntax_problem(&entry.path, &entry.chunk_name, &message))
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(self)
+        } else {
+            Err(LoadError { problems })
         }
     }
 
@@ -395,6 +453,19 @@ fn read_source(path: &Path, problems: &mut Vec<Problem>) -> Option<String> {
             None
         }
     }
+}
+
+/// Turns Luau's `chunk:line: message` into a problem on the source file.
+fn syntax_problem(path: &Path, chunk_name: &str, message: &str) -> Problem {
+    let rest = message
+        .strip_prefix(chunk_name)
+        .and_then(|r| r.strip_prefix(':'));
+    if let Some((line, text)) = rest.and_then(|r| r.split_once(':'))
+        && let Ok(line) = line.parse::<usize>()
+    {
+        return Problem::new(path, Some(line), format!("syntax error:{text}"));
+    }
+    Problem::new(path, None, format!("syntax error: {message}"))
 }
 
 /// `path` relative to `root` with `/` separators: the chunk name of a source file.

@@ -8,6 +8,7 @@ use crate::value::Value;
 /// A supervised, long-running process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceEntry {
+    /// `namespace:name`.
     pub id: String,
     /// The `process.lua` entry it runs.
     pub process: String,
@@ -19,6 +20,7 @@ pub struct ServiceEntry {
     pub input: Vec<Value>,
     /// Started at boot (`lifecycle.auto_start`).
     pub auto_start: bool,
+    /// How failures are restarted (`lifecycle.restart`).
     pub restart: Restart,
     /// The actor and scope of its process (`security`).
     pub security: Option<ServiceSecurity>,
@@ -27,8 +29,11 @@ pub struct ServiceEntry {
 /// `lifecycle.restart`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Restart {
+    /// The delay before the first restart.
     pub initial_delay: Duration,
+    /// The longest delay.
     pub max_delay: Duration,
+    /// Each delay is the previous one times this.
     pub backoff_factor: f64,
     /// Restarts allowed after consecutive failures; 0: no limit.
     pub max_attempts: u64,
@@ -67,11 +72,42 @@ impl Restart {
 /// A service's `security` block.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSecurity {
+    /// The id of its actor.
     pub actor_id: String,
     /// A table (possibly empty).
     pub actor_meta: Value,
     /// The `security.policy` ids of its scope; `None`: no scope.
     pub policies: Option<Vec<String>>,
+}
+
+impl ServiceEntry {
+    /// Its settings as `moonweave list` shows them, e.g.
+    /// `process=app:worker host=app:processes register_as=pool auto_start=true restart=1s..30s x2`.
+    pub fn settings(&self) -> String {
+        let shown = |d: Duration| crate::duration::Duration(d.as_nanos() as i64);
+        let restart = &self.restart;
+        let mut text = format!("process={} host={}", self.process, self.host);
+        if let Some(name) = &self.register_as {
+            text.push_str(&format!(" register_as={name}"));
+        }
+        text.push_str(&format!(
+            " auto_start={} restart={}..{} x{}",
+            self.auto_start,
+            shown(restart.initial_delay),
+            shown(restart.max_delay),
+            restart.backoff_factor
+        ));
+        if restart.max_attempts > 0 {
+            text.push_str(&format!(" max_attempts={}", restart.max_attempts));
+        }
+        if let Some(security) = &self.security {
+            text.push_str(&format!(" actor={}", security.actor_id));
+            if let Some(policies) = &security.policies {
+                text.push_str(&format!(" policies=[{}]", policies.join(",")));
+            }
+        }
+        text
+    }
 }
 
 #[cfg(test)]

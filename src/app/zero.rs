@@ -22,7 +22,8 @@ pub fn load_single_file(path: &Path, problems: &mut Vec<Problem>) -> Option<App>
         return None;
     }
     let id = format!("app:{stem}");
-    let entry = process_entry(root, path, &id, problems)?;
+    let source = read_source(path, problems)?;
+    let entry = process_entry(&relative_name(root, path), path, &id, source);
     let mut app = App {
         root: root.to_path_buf(),
         entries: BTreeMap::from([(id.clone(), entry)]),
@@ -51,55 +52,100 @@ pub fn load_directory(dir: &Path, problems: &mut Vec<Problem>) -> Option<App> {
     let mut entries = BTreeMap::new();
     for file in files {
         let rel = relative_name(dir, &file);
-        let mut parts: Vec<&str> = rel.split('/').collect();
-        let file_name = parts.pop().unwrap_or_default();
-        let stem = file_name.strip_suffix(".lua").unwrap_or(file_name);
-        if let Some(bad) = parts.iter().find(|p| !is_segment(p)) {
-            problems.push(Problem::new(
-                &file,
-                None,
-                format!("directory '{bad}' is not a valid namespace segment"),
-            ));
-            continue;
-        }
-        if !is_name(stem) {
-            problems.push(Problem::new(
-                &file,
-                None,
-                format!("'{stem}' is not a valid entry name"),
-            ));
-            continue;
-        }
-        let namespace = std::iter::once("app")
-            .chain(parts)
-            .collect::<Vec<_>>()
-            .join(".");
-        let id = format!("{namespace}:{stem}");
-        if let Some(entry) = process_entry(dir, &file, &id, problems) {
-            entries.insert(id, entry);
+        if let Some(id) = entry_id(&rel, &file, problems)
+            && let Some(source) = read_source(&file, problems)
+        {
+            entries.insert(id.clone(), process_entry(&rel, &file, &id, source));
         }
     }
+    Some(directory_app(dir, entries))
+}
+
+/// The in-memory form of a directory (the embedding API's `app_file`): `(name, source)` pairs
+/// named as files below the app directory would be (`"lib/strings.lua"` → `app.lib:strings`).
+pub fn load_files(files: &[(String, String)], problems: &mut Vec<Problem>) -> Option<App> {
+    let mut entries = BTreeMap::new();
+    for (name, source) in files {
+        let file = Path::new(name);
+        let rel = relative_name(Path::new(""), file);
+        if !rel.ends_with(".lua") || rel.split('/').any(|p| p.is_empty() || p == "..") {
+            problems.push(Problem::new(
+                file,
+                None,
+                "an app file must be a relative path ending in .lua",
+            ));
+            continue;
+        }
+        if let Some(id) = entry_id(&rel, file, problems) {
+            if entries.contains_key(&id) {
+                problems.push(Problem::new(file, None, format!("'{id}' is given twice")));
+                continue;
+            }
+            entries.insert(id.clone(), process_entry(&rel, file, &id, source.clone()));
+        }
+    }
+    if !problems.is_empty() {
+        return None;
+    }
+    Some(directory_app(Path::new(""), entries))
+}
+
+/// The entry id of the file `rel` (relative to the app directory, `/`-separated).
+fn entry_id(rel: &str, file: &Path, problems: &mut Vec<Problem>) -> Option<String> {
+    let mut parts: Vec<&str> = rel.split('/').collect();
+    let file_name = parts.pop().unwrap_or_default();
+    let stem = file_name.strip_suffix(".lua").unwrap_or(file_name);
+    if let Some(bad) = parts.iter().find(|p| !is_segment(p)) {
+        problems.push(Problem::new(
+            file,
+            None,
+            format!("directory '{bad}' is not a valid namespace segment"),
+        ));
+        return None;
+    }
+    if !is_name(stem) {
+        problems.push(Problem::new(
+            file,
+            None,
+            format!("'{stem}' is not a valid entry name"),
+        ));
+        return None;
+    }
+    let namespace = std::iter::once("app")
+        .chain(parts)
+        .collect::<Vec<_>>()
+        .join(".");
+    Some(format!("{namespace}:{stem}"))
+}
+
+/// A zero-config app of `entries` whose files lie below `root`; `app:main` is its exec entry.
+fn directory_app(root: &Path, entries: BTreeMap<String, Entry>) -> App {
     let mut app = App {
-        root: dir.to_path_buf(),
+        root: root.to_path_buf(),
         default_exec: entries
             .contains_key("app:main")
             .then(|| "app:main".to_string()),
         entries,
         zero_config: true,
     };
-    app.add_default_host(dir);
-    Some(app)
+    app.add_default_host(root);
+    app
 }
 
-/// A zero-config entry: method `main`, every module allowed.
-fn process_entry(root: &Path, file: &Path, id: &str, problems: &mut Vec<Problem>) -> Option<Entry> {
-    let source = read_source(file, problems)?;
-    Some(Entry {
+/// An app with only the default host (the embedding API's builder without an app).
+pub fn empty() -> App {
+    directory_app(Path::new(""), BTreeMap::new())
+}
+
+/// A zero-config entry: method `main`, every module allowed; `chunk_name` is the file's path
+/// relative to the app directory.
+fn process_entry(chunk_name: &str, file: &Path, id: &str, source: String) -> Entry {
+    Entry {
         id: id.to_string(),
         kind: EntryKind::Process(Arc::new(ProcessEntry {
             id: id.to_string(),
             source,
-            chunk_name: relative_name(root, file),
+            chunk_name: chunk_name.to_string(),
             path: file.to_path_buf(),
             method: "main".to_string(),
             modules: MODULES.iter().map(|m| m.to_string()).collect(),
@@ -107,5 +153,5 @@ fn process_entry(root: &Path, file: &Path, id: &str, problems: &mut Vec<Problem>
         })),
         file: file.to_path_buf(),
         line: 1,
-    })
+    }
 }

@@ -353,8 +353,3 @@ pub fn clean_traceback(traceback: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
-
-/// Lua's way of printing a number (`1`, `1.5`).
-pub fn format_number(n: f64) -> String {
-    convert::number_text(n)
-}

@@ -25,6 +25,8 @@ pub struct Modules {
     pub io: LuaRef,
     pub security: LuaRef,
     pub supervisor: LuaRef,
+    /// The embedding program's native modules, by name (any process may require them).
+    pub native: std::collections::HashMap<String, LuaRef>,
 }
 
 impl Modules {
@@ -77,6 +79,11 @@ fn resolve(stack: Stack<'_>, requirer: &Arc<ProcessEntry>, name: &[u8]) -> raw::
             }
         }
         _ => {
+            let vm = current_vm().ok_or_else(|| Raise::Text("no VM".into()))?;
+            if let Some(module) = vm.modules.native.get(name) {
+                stack.push_ref(module);
+                return raw::values(1);
+            }
             let core = core()?;
             let library = core.app().library(requirer, name).cloned();
             match library {

@@ -594,6 +594,7 @@ impl<'a> Stack<'a> {
         unsafe { ffi::lua_next(self.state, table) != 0 }
     }
 
+    #[cfg(test)]
     /// Whether the table at `index` is read-only.
     pub fn is_readonly(self, index: c_int) -> bool {
         // SAFETY: valid state; only called for tables.
@@ -608,6 +609,7 @@ impl<'a> Stack<'a> {
         }
     }
 
+    #[cfg(test)]
     /// Pushes the metatable of the value at `index`, bypassing `__metatable`; `false` (nothing
     /// pushed) when it has none.
     pub fn raw_metatable(self, index: c_int) -> bool {
@@ -618,6 +620,7 @@ impl<'a> Stack<'a> {
         unsafe { ffi::lua_getmetatable(self.state, index) != 0 }
     }
 
+    #[cfg(test)]
     /// Pushes upvalue `n` (1-based) of the function at `index`; `false` (nothing pushed) when
     /// it has no such upvalue. For walking what a function holds, never for changing it.
     pub fn push_upvalue(self, index: c_int, n: c_int) -> bool {
@@ -629,6 +632,7 @@ impl<'a> Stack<'a> {
         unsafe { !ffi::lua_getupvalue(self.state, index, n).is_null() }
     }
 
+    #[cfg(test)]
     /// Pushes the environment of the function at `index` (nil for C functions).
     pub fn push_environment(self, index: c_int) {
         if self.kind(index) != Kind::Function {

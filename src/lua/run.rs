@@ -345,6 +345,17 @@ impl super::Vm {
     ) -> Option<Outcome> {
         let status = thread.resume(nargs);
         let stack = thread.stack();
+        // A native function panicked during this run (even if Lua caught the error): the
+        // process ends, with INTERNAL (embedding.md §4).
+        if let Some(panic) = super::native_panic::take() {
+            let trace = super::errors::clean_traceback(&stack.traceback());
+            let mut error = ErrorValue::new(
+                ErrorKind::Internal,
+                format!("a native function panicked: {panic}"),
+            );
+            error.stack = Some(trace);
+            return Some(Outcome::Exited(Exit::Failed(error)));
+        }
         match status {
             Status::Yielded(n) => {
                 stack.pop(n);

@@ -129,6 +129,33 @@ lua_fn! {
     }
 }
 
+/// Builds the native modules in `lua` (each factory once), frozen; their tables by name.
+fn native_modules(
+    lua: &Lua,
+    main: Stack<'static>,
+    natives: &[crate::sched::NativeModule],
+) -> Result<HashMap<String, LuaRef>, String> {
+    let mut built = HashMap::new();
+    if !natives.is_empty() {
+        super::native_panic::install_hook();
+    }
+    for module in natives {
+        let failed = |e: &dyn std::fmt::Display| format!("native module '{}': {e}", module.name);
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (module.factory)(lua)))
+            .map_err(|_| failed(&"its factory panicked"))?
+            .map_err(|e| failed(&e))?;
+        let key = format!("moonweave.native.{}", module.name);
+        lua.set_named_registry_value(&key, made)
+            .map_err(|e| failed(&e))?;
+        let key = std::ffi::CString::new(key).map_err(|e| failed(&e))?;
+        main.raw_get_field(mlua::ffi::LUA_REGISTRYINDEX, &key);
+        main.freeze(-1);
+        built.insert(module.name.clone(), main.make_ref(-1));
+        main.pop(1);
+    }
+    Ok(built)
+}
+
 impl Vm {
     /// Creates and sandboxes the VM of one worker.
     pub fn new(core: &Rc<Core>) -> Result<Rc<Vm>, String> {
@@ -154,6 +181,8 @@ impl Vm {
             lua.set_memory_limit(limit as usize)
                 .map_err(|e| e.to_string())?;
         }
+        let mut modules = modules;
+        modules.native = native_modules(&lua, main, &core.shared.native_modules)?;
         let vm = Rc::new(Vm {
             lua,
             main,
@@ -232,6 +261,7 @@ impl Vm {
             ctx: ctx::module(stack),
             io: io::module(stack),
             security: security::module(stack),
+            native: HashMap::new(),
         };
         // `_G` goes too: imports of names present at load time are resolved once, so a shared
         // `_G` would bypass the per-process environment, which holds its own `_G`.
@@ -301,11 +331,6 @@ impl Vm {
             let _ = self.lua.set_memory_limit(limit);
         }
         result
-    }
-
-    /// Bytes of memory the VM's heap uses.
-    pub fn used_memory(&self) -> usize {
-        self.lua.used_memory()
     }
 
     /// Releases the Lua values of objects and processes dropped since the last call, and the

@@ -157,16 +157,6 @@ impl TimeEntries {
             .flat_map(|inner| inner.entries.iter().flatten().map(|(_, e)| e))
     }
 
-    /// Number of pending entries.
-    pub fn len(&self) -> usize {
-        self.pending().count()
-    }
-
-    /// Whether no entry is pending.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Whether an entry that can wake a task (a sleep or a time channel) is pending.
     pub fn can_wake(&self) -> bool {
         self.pending()

@@ -6,6 +6,7 @@
 //! opaque handles); a Rust-side actor of an embedding application could use the same types.
 
 pub mod local;
+pub mod native;
 pub mod pid;
 pub mod process;
 pub mod registry;
@@ -13,10 +14,11 @@ pub mod table;
 pub mod tasks;
 pub mod watchers;
 
-pub use local::{Event, Listener, Local, TimeEntries, TimeEntry, TimeId, TimeKind, Wanted};
-pub use pid::{ParsedPid, Pid};
+pub use local::{Event, Local, TimeEntry, TimeId, TimeKind, Wanted};
+pub use native::{NativeInbox, Taken};
+pub use pid::Pid;
 pub use process::{Context, Deadline, Envelope, Exit, Process, Route, Sender, Signal};
 pub use registry::Registry;
 pub use table::ProcessTable;
-pub use tasks::{ChanId, ChannelError, Delivery, Item, Next, TaskId, Tasks, Wait};
+pub use tasks::{ChanId, ChannelError, Delivery, Item, Next, TaskId, Wait};
 pub use watchers::{Farewell, Watchers};

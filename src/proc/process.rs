@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 
+use super::native::NativeInbox;
 use super::pid::Pid;
 use super::watchers::Watchers;
 use crate::bytes::Bytes;
@@ -91,6 +92,12 @@ pub enum Route {
     /// The process has not started: the signal waits in the process and the worker that
     /// starts it takes it first.
     Pending,
+    /// The process's code is Rust: the caller hands the signal to its [`NativeInbox`] (a
+    /// Kill ends the process there and then, see `sched::native`).
+    Native {
+        inbox: Arc<NativeInbox>,
+        signal: Signal,
+    },
 }
 
 /// A process as every thread sees it.
@@ -137,6 +144,8 @@ pub struct Process {
     /// Whether it runs the runtime's supervisor entry (the `supervisor` module's requests
     /// go only to such processes).
     pub supervisor: bool,
+    /// The mailbox of a process whose code is Rust; `None` for a Lua process.
+    pub native: Option<Arc<NativeInbox>>,
 }
 
 impl std::fmt::Debug for Process {
@@ -166,6 +175,7 @@ impl Process {
             identity: Identity::default(),
             guarded: false,
             supervisor: false,
+            native: None,
         }
     }
 
@@ -181,6 +191,12 @@ impl Process {
     /// Where `signal` must go: to the worker that runs the process, or into the pending
     /// signals of a process that has not started.
     pub fn route(&self, signal: Signal) -> Route {
+        if let Some(inbox) = &self.native {
+            return Route::Native {
+                inbox: inbox.clone(),
+                signal,
+            };
+        }
         if let Some((worker, slot)) = self.location() {
             return Route::Placed {
                 worker,
@@ -243,6 +259,7 @@ impl Process {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
+    #[allow(dead_code)] // for the loom models (loom-tests/)
     /// Messages counted as waiting.
     pub fn waiting_messages(&self) -> usize {
         self.waiting.load(Ordering::Acquire)

@@ -246,16 +246,6 @@ impl<V> Tasks<V> {
         self.running.map(TaskId)
     }
 
-    /// Number of live tasks.
-    pub fn len(&self) -> usize {
-        self.tasks.iter().filter(|t| t.is_some()).count()
-    }
-
-    /// Whether no task lives.
-    pub fn is_empty(&self) -> bool {
-        self.tasks.iter().all(Option::is_none)
-    }
-
     fn task_mut(&mut self, index: u32) -> Option<&mut Task<V>> {
         self.tasks.get_mut(index as usize)?.as_mut()
     }
@@ -683,6 +673,7 @@ impl<V> Tasks<V> {
         Ok(())
     }
 
+    #[cfg(test)]
     /// Values waiting in the buffer of `id`.
     pub fn buffered(&self, id: ChanId) -> usize {
         self.channel(id).map_or(0, |c| c.buffer.len())

@@ -139,11 +139,7 @@ impl Watchers {
         })
     }
 
-    /// Whether the process has exited.
-    pub fn has_exited(&self) -> bool {
-        self.with(|s| s.exited)
-    }
-
+    #[allow(dead_code)] // for the loom models (loom-tests/)
     /// Whether `other` is linked.
     pub fn is_linked(&self, other: Pid) -> bool {
         self.with(|s| s.links.contains(&other))

@@ -42,6 +42,9 @@ pub struct Core {
     pub host: usize,
     /// Index of this worker in its host.
     pub index: usize,
+    /// This worker's counters for `stats` (shared with its `Remote`; only this worker writes
+    /// them).
+    counters: Arc<crossbeam_utils::CachePadded<super::stats::WorkerCounters>>,
     /// Spawn requests made here that siblings may steal; LIFO.
     pub(super) deque: Worker<SpawnRequest>,
     /// The newest spawn made here: only this worker takes it, so that a child starts next to
@@ -83,10 +86,12 @@ impl Core {
         index: usize,
         deque: Worker<SpawnRequest>,
     ) -> Rc<Core> {
+        let counters = shared.hosts[host].workers[index].counters.clone();
         let core = Rc::new(Core {
             shared,
             host,
             index,
+            counters,
             deque,
             next: RefCell::default(),
             ready: RefCell::default(),
@@ -129,9 +134,9 @@ impl Core {
         start
     }
 
-    /// The slot of the running process.
-    pub fn current_slot(&self) -> Option<u32> {
-        self.current.get()
+    /// Whether a process is running on this worker now.
+    pub fn is_running(&self) -> bool {
+        self.current.get().is_some()
     }
 
     /// The slot and PID of the running process.
@@ -179,6 +184,12 @@ impl Core {
     /// The application the runtime runs.
     pub fn app(&self) -> &crate::app::App {
         &self.shared.app
+    }
+
+    /// This worker's counters for `stats` (only this worker writes them).
+    #[inline]
+    pub(super) fn counters(&self) -> &super::stats::WorkerCounters {
+        &self.counters
     }
 
     /// Sorts `signal` into the process in `slot` (if it is still `pid`), and schedules the

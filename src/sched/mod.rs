@@ -25,11 +25,13 @@
 //! to it. An idle runtime uses no CPU.
 
 mod core;
+mod native;
 mod park;
 mod permit;
 mod send;
 mod slab;
 mod spawn;
+mod stats;
 mod stop;
 mod supervisors;
 mod timer;
@@ -44,10 +46,12 @@ use std::thread::JoinHandle;
 use crossbeam_deque::{Injector, Stealer, Worker};
 
 pub use self::core::{Core, Proc, current_core};
+pub(crate) use self::native::deadline_exceeded;
 pub(crate) use self::spawn::Spawn;
 pub use self::spawn::{ExitWatch, SpawnExtras};
+pub use self::stats::{Stats, WorkerStats};
 pub use self::stop::Waker;
-pub use self::supervisors::{STARTED_TOPIC, SUPERVISOR_ENTRY, StartOutcome};
+pub use self::supervisors::{SUPERVISOR_ENTRY, StartOutcome};
 #[cfg(test)]
 pub(crate) use self::worker::testing;
 
@@ -83,6 +87,9 @@ struct Remote {
     inbound: Injector<Inbound>,
     stealer: Stealer<SpawnRequest>,
     idle: park::Idle,
+    /// What the worker counts for `stats` (it alone writes them), on cache lines of their
+    /// own so that its writes do not slow down senders reading `idle`.
+    counters: Arc<crossbeam_utils::CachePadded<stats::WorkerCounters>>,
 }
 
 impl Remote {
@@ -138,11 +145,33 @@ pub struct Shared {
     watchers: Mutex<HashMap<Pid, ExitWatch>>,
     /// Why the runtime failed (a worker could not continue), if it did.
     failure: Mutex<Option<String>>,
+    /// What threads that are not workers count for `stats`.
+    counters: stats::OutsideCounters,
+    /// Services running or waiting for a restart (kept by `supervise`).
+    pub(crate) services_active: AtomicUsize,
+    /// Native modules (`RuntimeBuilder::module`), built in every worker VM.
+    pub(crate) native_modules: Vec<NativeModule>,
 }
+
+/// A native Lua module: its name and the factory each worker VM runs once.
+#[derive(Clone)]
+pub(crate) struct NativeModule {
+    pub name: String,
+    pub factory: Arc<ModuleFactory>,
+}
+
+/// What builds a native module's table in one VM.
+pub(crate) type ModuleFactory =
+    dyn Fn(&mlua::Lua) -> mlua::Result<mlua::Table> + Send + Sync + 'static;
 
 impl Shared {
     fn host_index(&self, id: &str) -> Option<usize> {
         self.host_ids.get(id).copied()
+    }
+
+    /// Whether no service runs or waits for a restart.
+    pub(crate) fn services_idle(&self) -> bool {
+        self.services_active.load(Ordering::SeqCst) == 0
     }
 
     fn is_stopping(&self) -> bool {
@@ -152,13 +181,16 @@ impl Shared {
     /// Puts `signal` on its way to `target`, from any thread that is not a worker of the
     /// runtime (or one that is not `target`'s owner).
     pub(crate) fn deliver_remote(&self, target: &Process, signal: Signal) {
-        if let crate::proc::Route::Placed {
-            worker,
-            slot,
-            signal,
-        } = target.route(signal)
-        {
-            self.hosts[target.host].workers[worker].push(slot, target.pid, signal);
+        match target.route(signal) {
+            crate::proc::Route::Placed {
+                worker,
+                slot,
+                signal,
+            } => self.hosts[target.host].workers[worker].push(slot, target.pid, signal),
+            crate::proc::Route::Native { inbox, signal } => {
+                self.deliver_native(target, &inbox, signal)
+            }
+            crate::proc::Route::Pending => {}
         }
     }
 
@@ -204,13 +236,15 @@ impl Shared {
 }
 
 /// Options of a runtime that the app does not set.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
+#[derive(Clone, Default)]
+pub(crate) struct Options {
     /// Workers of every host that does not set `workers`; default: the number of CPUs.
     pub workers: Option<usize>,
     /// Strict mode on every host (`--strict`): permission checks of processes without an
     /// actor or a scope deny.
     pub strict: bool,
+    /// Native modules every worker VM builds.
+    pub modules: Vec<NativeModule>,
 }
 
 /// The largest number of workers a host may have (app-format.md §2.2).
@@ -261,6 +295,7 @@ impl Scheduler {
                     inbound: Injector::new(),
                     stealer: deque.stealer(),
                     idle,
+                    counters: Default::default(),
                 });
                 host_locals.push((deque, parker));
             }
@@ -290,6 +325,9 @@ impl Scheduler {
             closing: AtomicBool::new(false),
             watchers: Mutex::default(),
             failure: Mutex::default(),
+            counters: Default::default(),
+            services_active: AtomicUsize::new(0),
+            native_modules: options.modules.clone(),
         });
         let mut scheduler = Scheduler {
             shared: shared.clone(),
@@ -358,6 +396,7 @@ impl Scheduler {
                 inbound: Injector::new(),
                 stealer: deque.stealer(),
                 idle,
+                counters: Default::default(),
             }],
             live: AtomicUsize::new(0),
             searching: AtomicUsize::new(0),
@@ -373,6 +412,9 @@ impl Scheduler {
             closing: AtomicBool::new(false),
             watchers: Mutex::default(),
             failure: Mutex::default(),
+            counters: Default::default(),
+            services_active: AtomicUsize::new(0),
+            native_modules: Vec::new(),
         });
         TEST_DEQUE.with(|d| *d.borrow_mut() = Some(deque));
         Ok(Scheduler {
@@ -396,37 +438,10 @@ impl Scheduler {
     }
 
     /// Spawns a process from outside the runtime.
+    #[cfg(test)]
     pub fn spawn(&self, entry: &str, host: &str, args: Vec<Value>) -> Result<Arc<str>, ErrorValue> {
         let process = self.shared.spawn(None, Spawn::new(entry, host, args))?;
         Ok(process.pid_text.clone())
-    }
-
-    /// Spawns a process and returns a receiver of its exit.
-    pub fn spawn_watched(
-        &self,
-        entry: &str,
-        host: &str,
-        args: Vec<Value>,
-    ) -> Result<(Arc<str>, mpsc::Receiver<Exit>), ErrorValue> {
-        let (sender, receiver) = mpsc::channel();
-        let spawn = Spawn {
-            watch: Some(Box::new(move |exit: &Exit| {
-                let _ = sender.send(exit.clone());
-            })),
-            ..Spawn::new(entry, host, args)
-        };
-        let process = self.shared.spawn(None, spawn)?;
-        Ok((process.pid_text.clone(), receiver))
-    }
-
-    /// Number of live processes.
-    pub fn live_processes(&self) -> usize {
-        self.shared.table.len()
-    }
-
-    /// Why the runtime failed, if a worker could not continue.
-    pub fn failure(&self) -> Option<String> {
-        self.shared.failure()
     }
 
     /// The graceful shutdown of app-format.md §5: spawns are refused, every live process gets
@@ -456,10 +471,17 @@ impl Scheduler {
         // Wait for the exits, bounded by the deadline plus a margin for the last exits to be
         // processed.
         let give_up = at.at + std::time::Duration::from_secs(1);
+        let mut natives_ended = false;
         while !shared.table.is_empty()
             && !shared.is_stopping()
             && std::time::Instant::now() < give_up
         {
+            // Nothing enforces a Rust process's deadline but this: it ends like a Lua
+            // process whose deadline passed.
+            if !natives_ended && std::time::Instant::now() >= at.at {
+                shared.end_native_processes();
+                natives_ended = true;
+            }
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }

@@ -14,9 +14,9 @@
 use std::sync::Arc;
 
 use super::core::Core;
-use super::{RUNTIME_PID, error};
+use super::error;
 use crate::error::{ErrorKind, ErrorValue};
-use crate::proc::{Envelope, Process, Route, Signal, pid};
+use crate::proc::{Envelope, Process, Route, Signal};
 
 /// Entries the destination cache holds before it starts over: enough for every process of a
 /// large ring or pool to keep its destinations resolved, small enough (about 2 MB) that the
@@ -63,25 +63,12 @@ fn gone(dest: &[u8]) -> ErrorValue {
     error(ErrorKind::NotFound, message)
 }
 
-fn unregistered(name: &[u8]) -> ErrorValue {
-    let mut message = b"no process is registered as '".to_vec();
-    message.extend_from_slice(name);
-    message.push(b'\'');
-    error(ErrorKind::NotFound, message)
-}
-
 impl Core {
     /// The live process `dest` names: a PID text or a registered name. `key` identifies the
     /// text for the cache (the address of the Lua string's bytes; 0 for none).
     pub fn resolve(&self, dest: &[u8], key: usize) -> Result<Arc<Process>, ErrorValue> {
         if dest.first() != Some(&b'{') {
-            return self
-                .shared
-                .registry
-                .lookup(dest)
-                .and_then(|pid| self.shared.table.get(pid))
-                .filter(|p| !p.is_gone())
-                .ok_or_else(|| unregistered(dest));
+            return self.shared.resolve_dest(dest);
         }
         if key != 0 {
             let mut cache = self.destinations.borrow_mut();
@@ -101,25 +88,7 @@ impl Core {
     }
 
     fn resolve_pid(&self, dest: &[u8]) -> Result<Arc<Process>, ErrorValue> {
-        if dest == RUNTIME_PID.as_bytes() {
-            return Err(gone(dest)); // the runtime's PID accepts no messages
-        }
-        let parsed = std::str::from_utf8(dest).ok().and_then(pid::parse);
-        let Some(parsed) = parsed else {
-            let mut message = b"malformed PID '".to_vec();
-            message.extend_from_slice(dest);
-            message.push(b'\'');
-            return Err(error(ErrorKind::Invalid, message));
-        };
-        let host = self
-            .shared
-            .host_index(parsed.host)
-            .ok_or_else(|| gone(dest))?;
-        self.shared
-            .table
-            .get(parsed.pid)
-            .filter(|p| p.host == host && !p.is_gone())
-            .ok_or_else(|| gone(dest))
+        self.shared.resolve_dest(dest)
     }
 
     /// Sends `envelope` to `target` (resolved from `dest`): checks the mailbox limit, then
@@ -137,6 +106,8 @@ impl Core {
             message.extend_from_slice(format!(" is full ({limit} messages waiting)").as_bytes());
             return Err(error(ErrorKind::Unavailable, message));
         }
+        // Counted first: whoever receives it then sees it counted.
+        super::stats::bump(&self.counters().messages);
         self.deliver(target, Signal::Message(envelope));
         Ok(())
     }
@@ -146,6 +117,7 @@ impl Core {
     pub fn deliver(&self, target: &Process, signal: Signal) {
         match target.route(signal) {
             Route::Pending => {}
+            Route::Native { inbox, signal } => self.shared.deliver_native(target, &inbox, signal),
             Route::Placed {
                 worker,
                 slot,

@@ -240,6 +240,14 @@ impl Shared {
         {
             me.watchers.add_link(pid);
         }
+        match spawner {
+            Some(core) => super::stats::bump(&core.counters().spawned),
+            None => {
+                self.counters
+                    .spawned_outside
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         let request = SpawnRequest {
             process: process.clone(),
             entry,

@@ -154,22 +154,42 @@ impl Core {
         let entry_id = proc.entry.id.clone();
         drop(proc);
         let farewell = process.watchers.exit().unwrap_or_default();
+        super::stats::bump(&self.counters().exited);
+        self.shared
+            .report_exit(&process, &entry_id, exit, farewell, |pid, signal| {
+                self.deliver_to(pid, signal)
+            });
+    }
+}
+
+impl Shared {
+    /// The rest of a process's exit, once its owner has stopped it: it leaves the table, its
+    /// names are released, it is logged if it failed unobserved, each monitor gets its EXIT and
+    /// each link its LINK_DOWN (or forgets the link), through `deliver`.
+    pub(super) fn report_exit(
+        &self,
+        process: &Process,
+        entry_id: &str,
+        exit: Exit,
+        farewell: crate::proc::Farewell,
+        deliver: impl Fn(Pid, Signal),
+    ) {
         process.set_gone();
-        self.shared.table.remove(process.pid);
-        if self.shared.hosts[self.host].config.max_processes > 0 {
-            self.shared.hosts[self.host]
+        self.table.remove(process.pid);
+        if self.hosts[process.host].config.max_processes > 0 {
+            self.hosts[process.host]
                 .live
                 .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         }
         // process.md §6: the names are released first, then each monitor gets its EXIT.
         for name in &farewell.names {
-            self.shared.registry.release(name, process.pid);
+            self.registry.release(name, process.pid);
         }
         if let Exit::Failed(error) = &exit
             && !process.watched
             && !(process.supervisor && is_give_up(error))
         {
-            log::process_failed(&process.pid_text, &entry_id, error);
+            log::process_failed(&process.pid_text, entry_id, error);
         }
         let exit = Arc::new(exit);
         for monitor in farewell.monitors {
@@ -178,14 +198,14 @@ impl Core {
                 pid: process.pid,
                 exit: exit.clone(),
             };
-            self.deliver_to(monitor, signal);
+            deliver(monitor, signal);
         }
         // A process that both monitors and links gets EXIT before LINK_DOWN. Every linked process
         // forgets the link (its shared set here, its own set through the signal), so that links
         // to exited processes do not pile up.
         let failed = matches!(*exit, Exit::Failed(_));
         for linked in farewell.links {
-            if let Some(other) = self.shared.table.get(linked) {
+            if let Some(other) = self.table.get(linked) {
                 other.watchers.remove_link(process.pid);
             }
             let signal = match failed {
@@ -196,10 +216,10 @@ impl Core {
                 },
                 false => Signal::LinkGone { pid: process.pid },
             };
-            self.deliver_to(linked, signal);
+            deliver(linked, signal);
         }
         if process.watched {
-            self.shared.notify_exit(process.pid, &exit);
+            self.notify_exit(process.pid, &exit);
         }
     }
 }

@@ -125,7 +125,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::proc::{TimeEntries, TimeEntry, TimeKind};
+    use crate::proc::local::TimeEntries;
+    use crate::proc::{TimeEntry, TimeKind};
 
     fn id() -> TimeId {
         TimeEntries::default().add(TimeEntry {

@@ -107,7 +107,11 @@ fn work(core: &Rc<Core>, vm: &Vm, parking: &Parking) {
         crate::failpoint::hit("worker-loop");
         take_inbound(core);
         let next_timer = core.fire_due_timers();
-        match next_work(core, tick.is_multiple_of(FAIRNESS_INTERVAL)) {
+        let fair = tick.is_multiple_of(FAIRNESS_INTERVAL);
+        if fair {
+            publish_queue(core);
+        }
+        match next_work(core, fair) {
             Some(work) => {
                 execute(core, vm, work);
                 vm.release_dropped(core);
@@ -115,6 +119,15 @@ fn work(core: &Rc<Core>, vm: &Vm, parking: &Parking) {
             None => idle(core, parking, next_timer),
         }
     }
+}
+
+/// Publishes how many processes wait for this worker (for `stats`; every few runs and
+/// before parking, not on every run).
+fn publish_queue(core: &Core) {
+    let queued = core.ready.borrow().len() + core.deque.len();
+    core.counters()
+        .queue
+        .store(queued as u64, Ordering::Relaxed);
 }
 
 /// Sorts the signals other threads sent to this worker's processes into them.
@@ -156,7 +169,10 @@ fn steal(core: &Core) -> Option<SpawnRequest> {
     loop {
         let mut retry = false;
         match host.injector.steal_batch_and_pop(&core.deque) {
-            Steal::Success(request) => return Some(request),
+            Steal::Success(request) => {
+                super::stats::bump(&core.counters().steals);
+                return Some(request);
+            }
             Steal::Retry => retry = true,
             Steal::Empty => {}
         }
@@ -164,7 +180,10 @@ fn steal(core: &Core) -> Option<SpawnRequest> {
         for offset in 1..count {
             let sibling = &host.workers[(core.index + offset) % count];
             match sibling.stealer.steal_batch_and_pop(&core.deque) {
-                Steal::Success(request) => return Some(request),
+                Steal::Success(request) => {
+                    super::stats::bump(&core.counters().steals);
+                    return Some(request);
+                }
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
             }
@@ -214,6 +233,8 @@ fn idle(core: &Core, parking: &Parking, next_timer: Option<Instant>) {
     let idle = &host.workers[core.index].idle;
     idle.prepare();
     if !has_work(core) && !core.shared.is_stopping() {
+        publish_queue(core);
+        super::stats::bump(&core.counters().parks);
         parking.park(next_timer);
     }
     idle.cancel();
@@ -228,6 +249,7 @@ fn execute(core: &Core, vm: &Vm, work: Work) {
         (slot, p.local.process.pid, p.local.process.guarded)
     });
     core.set_current(running);
+    super::stats::bump(&core.counters().runs);
     let outcome = catch_unwind(AssertUnwindSafe(|| vm.run(core, slot)));
     core.set_current(None);
     let outcome = outcome.unwrap_or_else(|panic| {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::bytes::Bytes;
 use crate::value::Value;
 pub use pattern::Pattern;
-pub use policy::{Condition, ConditionError, Effect, Field, Operator, Policy, Rule};
+pub use policy::{Condition, Effect, Policy, Rule};
 
 /// An identity: an id and plain-data metadata (a table, possibly empty).
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@
 //! registered) in order of entry id, and only then are they all queued to run, so none runs
 //! its entry function before every name is registered.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -60,8 +60,6 @@ pub struct Services {
 
 /// What the manager shares with the rest of the runtime.
 struct Control {
-    /// Services running or waiting for a restart.
-    active: AtomicUsize,
     /// Set once at shutdown: no more restarts.
     stopped: AtomicBool,
 }
@@ -87,7 +85,6 @@ impl Services {
     /// Starts the auto-start services of the app `shared` runs, and the manager.
     pub fn boot(shared: Arc<Shared>) -> Services {
         let control = Arc::new(Control {
-            active: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
         });
         let (events, receiver) = mpsc::channel();
@@ -110,7 +107,7 @@ impl Services {
                 thread: None,
             };
         }
-        control.active.store(states.len(), Ordering::SeqCst);
+        shared.services_active.store(states.len(), Ordering::SeqCst);
         let mut manager = Manager {
             shared,
             control: control.clone(),
@@ -127,11 +124,6 @@ impl Services {
             events,
             thread,
         }
-    }
-
-    /// Whether no service runs or waits for a restart.
-    pub fn idle(&self) -> bool {
-        self.control.active.load(Ordering::SeqCst) == 0
     }
 
     /// Shutdown: no more restarts (pending ones are dropped); the services' processes are
@@ -249,12 +241,14 @@ impl Manager {
             .iter()
             .filter(|s| s.restart_at.is_some())
             .count();
-        self.control.active.fetch_sub(waiting, Ordering::SeqCst);
+        self.shared
+            .services_active
+            .fetch_sub(waiting, Ordering::SeqCst);
     }
 
     fn restart(&mut self, index: usize) {
         if self.control.stopped.load(Ordering::SeqCst) {
-            self.control.active.fetch_sub(1, Ordering::SeqCst);
+            self.shared.services_active.fetch_sub(1, Ordering::SeqCst);
             return;
         }
         match self.prepare(index) {
@@ -270,12 +264,12 @@ impl Manager {
             return;
         };
         if self.control.stopped.load(Ordering::SeqCst) {
-            self.control.active.fetch_sub(1, Ordering::SeqCst);
+            self.shared.services_active.fetch_sub(1, Ordering::SeqCst);
             return;
         }
         match exit {
             Exit::Normal(_) => {
-                self.control.active.fetch_sub(1, Ordering::SeqCst);
+                self.shared.services_active.fetch_sub(1, Ordering::SeqCst);
             }
             Exit::Failed(error) => {
                 if started.elapsed() >= STABLE_RUN {
@@ -290,7 +284,7 @@ impl Manager {
     /// that could not start) and schedules the restart, or gives up.
     fn failed(&mut self, index: usize, pid: Option<&str>, error: &ErrorValue) {
         if self.control.stopped.load(Ordering::SeqCst) {
-            self.control.active.fetch_sub(1, Ordering::SeqCst);
+            self.shared.services_active.fetch_sub(1, Ordering::SeqCst);
             return;
         }
         let state = &mut self.states[index];
@@ -309,7 +303,7 @@ impl Manager {
                 Some(&state.entry.process),
                 message.as_bytes(),
             );
-            self.control.active.fetch_sub(1, Ordering::SeqCst);
+            self.shared.services_active.fetch_sub(1, Ordering::SeqCst);
             return;
         }
         let delay = restart.delay(n);
