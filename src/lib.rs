@@ -37,8 +37,6 @@ mod duration;
 mod embed;
 mod error;
 mod failpoint;
-/// The runtime's log lines; the command line sets their level (`--log-level`).
-#[doc(hidden)]
 pub mod log;
 pub(crate) mod lua;
 pub(crate) mod proc;

@@ -1,7 +1,10 @@
-//! Runtime log lines on stderr: `<UTC time> <LEVEL> <pid> <entry>: <message>`.
+//! Logging (embedding.md §6): the runtime's own lines (crashed processes with their traceback,
+//! service restarts and give-ups) and the Lua `logger` module's lines are `tracing` events,
+//! target `moonweave` and `moonweave::lua`, with the process PID and entry as fields. Nothing
+//! is printed without a subscriber; [`StderrLines`] is the one the command line installs,
+//! which writes `<UTC time> <LEVEL> <pid> <entry>: <message>` lines to stderr.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::ErrorValue;
@@ -38,9 +41,13 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// Details for whoever debugs.
     Debug = 0,
+    /// The normal course of things.
     Info = 1,
+    /// Something went wrong and was handled (a service restarts).
     Warn = 2,
+    /// Something failed (a process nobody watched, a service that gave up).
     Error = 3,
 }
 
@@ -64,70 +71,255 @@ impl Level {
             Level::Error => "ERROR",
         }
     }
-}
 
-/// The lowest level written (the CLI's `--log-level`, default `info`).
-static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+    fn of(level: &tracing::Level) -> Level {
+        match *level {
+            tracing::Level::ERROR => Level::Error,
+            tracing::Level::WARN => Level::Warn,
+            tracing::Level::INFO => Level::Info,
+            _ => Level::Debug,
+        }
+    }
 
-/// Sets the lowest level written.
-pub fn set_level(level: Level) {
-    LEVEL.store(level as u8, Ordering::Relaxed);
-}
-
-/// Whether lines of `level` are written.
-pub fn enabled(level: Level) -> bool {
-    level as u8 >= LEVEL.load(Ordering::Relaxed)
-}
-
-/// Writes a line of `level` for a process, if that level is enabled.
-pub fn line(level: Level, pid: Option<&str>, entry: Option<&str>, message: &[u8]) {
-    if enabled(level) {
-        write(level.label(), pid, entry, message);
+    fn filter(self) -> tracing::level_filters::LevelFilter {
+        use tracing::level_filters::LevelFilter;
+        match self {
+            Level::Debug => LevelFilter::DEBUG,
+            Level::Info => LevelFilter::INFO,
+            Level::Warn => LevelFilter::WARN,
+            Level::Error => LevelFilter::ERROR,
+        }
     }
 }
 
-/// Writes one line (or several, for a traceback) to stderr in one write. The message is
-/// written byte for byte (Lua strings need not be UTF-8).
-fn write(level: &str, pid: Option<&str>, entry: Option<&str>, message: &[u8]) {
-    let mut line = format!("{} {level}", rfc3339(SystemTime::now())).into_bytes();
-    if let Some(pid) = pid {
-        line.push(b' ');
-        line.extend_from_slice(pid.as_bytes());
-    }
-    if let Some(entry) = entry {
-        line.push(b' ');
-        line.extend_from_slice(entry.as_bytes());
-    }
-    line.extend_from_slice(b": ");
-    line.extend_from_slice(message);
-    line.push(b'\n');
-    let _ = std::io::stderr().lock().write_all(&line);
+/// The target of the runtime's own events.
+pub const TARGET: &str = "moonweave";
+/// The target of the Lua `logger` module's events.
+pub const LUA_TARGET: &str = "moonweave::lua";
+
+/// Which of the two targets an event goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Runtime,
+    Lua,
 }
 
-/// Logs a runtime error.
-pub fn error(pid: Option<&str>, entry: Option<&str>, message: &str) {
-    write("ERROR", pid, entry, message.as_bytes());
+/// Expands to `$body` with `$level` and `$target` as constants for every level and target
+/// (tracing's callsites need both at compile time).
+macro_rules! by_level {
+    ($level:expr, $source:expr, |$lvl:ident, $target:ident| $body:expr) => {
+        match ($level, $source) {
+            (Level::Debug, Source::Runtime) => {
+                const $lvl: tracing::Level = tracing::Level::DEBUG;
+                const $target: &str = TARGET;
+                $body
+            }
+            (Level::Info, Source::Runtime) => {
+                const $lvl: tracing::Level = tracing::Level::INFO;
+                const $target: &str = TARGET;
+                $body
+            }
+            (Level::Warn, Source::Runtime) => {
+                const $lvl: tracing::Level = tracing::Level::WARN;
+                const $target: &str = TARGET;
+                $body
+            }
+            (Level::Error, Source::Runtime) => {
+                const $lvl: tracing::Level = tracing::Level::ERROR;
+                const $target: &str = TARGET;
+                $body
+            }
+            (Level::Debug, Source::Lua) => {
+                const $lvl: tracing::Level = tracing::Level::DEBUG;
+                const $target: &str = LUA_TARGET;
+                $body
+            }
+            (Level::Info, Source::Lua) => {
+                const $lvl: tracing::Level = tracing::Level::INFO;
+                const $target: &str = LUA_TARGET;
+                $body
+            }
+            (Level::Warn, Source::Lua) => {
+                const $lvl: tracing::Level = tracing::Level::WARN;
+                const $target: &str = LUA_TARGET;
+                $body
+            }
+            (Level::Error, Source::Lua) => {
+                const $lvl: tracing::Level = tracing::Level::ERROR;
+                const $target: &str = LUA_TARGET;
+                $body
+            }
+        }
+    };
+}
+
+/// Whether an event of `level` from `source` would be seen by the subscriber (callers skip
+/// building a line nobody reads).
+pub(crate) fn enabled(level: Level, source: Source) -> bool {
+    by_level!(
+        level,
+        source,
+        |LVL, TGT| tracing::enabled!(target: TGT, LVL)
+    )
+}
+
+/// Emits one event: fields `pid` and `entry` (empty when none), `message` (the text; bytes
+/// that are not UTF-8 replaced), and `raw` (the exact bytes) only when the text is not UTF-8.
+pub(crate) fn line(
+    level: Level,
+    source: Source,
+    pid: Option<&str>,
+    entry: Option<&str>,
+    message: &[u8],
+) {
+    let (pid, entry) = (pid.unwrap_or(""), entry.unwrap_or(""));
+    match std::str::from_utf8(message) {
+        Ok(text) => by_level!(level, source, |LVL, TGT| tracing::event!(
+            target: TGT,
+            LVL,
+            pid,
+            entry,
+            message = text
+        )),
+        Err(_) => {
+            let text = String::from_utf8_lossy(message);
+            by_level!(level, source, |LVL, TGT| tracing::event!(
+                target: TGT,
+                LVL,
+                pid,
+                entry,
+                message = &*text,
+                raw = message
+            ))
+        }
+    }
 }
 
 /// Logs that the runtime cannot go on (a worker failed outside any process).
-pub fn runtime_failed(reason: &str) {
-    write(
-        "ERROR",
+pub(crate) fn runtime_failed(reason: &str) {
+    let message = format!("runtime failed: {reason}");
+    line(
+        Level::Error,
+        Source::Runtime,
         None,
         None,
-        format!("runtime failed: {reason}").as_bytes(),
+        message.as_bytes(),
     );
 }
 
 /// Logs a process that exited with an error nobody else was told about, with its traceback.
-pub fn process_failed(pid: &str, entry: &str, error: &ErrorValue) {
+pub(crate) fn process_failed(pid: &str, entry: &str, error: &ErrorValue) {
+    if !enabled(Level::Error, Source::Runtime) {
+        return;
+    }
     let mut message = format!("process failed: [{}] ", error.kind).into_bytes();
     message.extend_from_slice(&error.message);
     if let Some(stack) = error.stack.as_deref().filter(|s| !s.trim().is_empty()) {
         message.push(b'\n');
         message.extend_from_slice(stack.trim_end().as_bytes());
     }
-    write("ERROR", Some(pid), Some(entry), &message);
+    line(
+        Level::Error,
+        Source::Runtime,
+        Some(pid),
+        Some(entry),
+        &message,
+    );
+}
+
+/// A `tracing` subscriber that writes moonweave's events to stderr in the line format of
+/// stdlib.md: `<UTC time> <LEVEL> <pid> <entry>: <message>`, byte for byte (what the command
+/// line installs; an embedding program may install it too, or use any subscriber of its own).
+///
+/// ```
+/// let _ = tracing::subscriber::set_global_default(
+///     moonweave::log::StderrLines::new(moonweave::log::Level::Warn),
+/// );
+/// ```
+#[derive(Debug)]
+pub struct StderrLines {
+    lowest: Level,
+}
+
+impl StderrLines {
+    /// Writes events of `lowest` and above.
+    pub fn new(lowest: Level) -> StderrLines {
+        StderrLines { lowest }
+    }
+}
+
+/// The fields of one event.
+#[derive(Default)]
+struct Fields {
+    pid: String,
+    entry: String,
+    message: String,
+    raw: Option<Vec<u8>>,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "pid" => self.pid = value.to_string(),
+            "entry" => self.entry = value.to_string(),
+            "message" => self.message = value.to_string(),
+            _ => {}
+        }
+    }
+
+    fn record_bytes(&mut self, field: &tracing::field::Field, value: &[u8]) {
+        if field.name() == "raw" {
+            self.raw = Some(value.to_vec());
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for StderrLines {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target().starts_with(TARGET) && Level::of(metadata.level()) >= self.lowest
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(self.lowest.filter())
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let level = Level::of(event.metadata().level()).label();
+        let mut line = format!("{} {level}", rfc3339(SystemTime::now())).into_bytes();
+        for part in [&fields.pid, &fields.entry] {
+            if !part.is_empty() {
+                line.push(b' ');
+                line.extend_from_slice(part.as_bytes());
+            }
+        }
+        line.extend_from_slice(b": ");
+        match &fields.raw {
+            Some(raw) => line.extend_from_slice(raw),
+            None => line.extend_from_slice(fields.message.as_bytes()),
+        }
+        line.push(b'\n');
+        let _ = std::io::stderr().lock().write_all(&line);
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 #[cfg(test)]

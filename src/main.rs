@@ -83,7 +83,9 @@ fn main() -> ExitCode {
             args,
             log_level,
         } => {
-            moonweave::log::set_level(moonweave::log::Level::from_name(&log_level));
+            let lines =
+                moonweave::log::StderrLines::new(moonweave::log::Level::from_name(&log_level));
+            let _ = tracing::subscriber::set_global_default(lines);
             let options = RunOptions {
                 exec,
                 workers,

@@ -8,7 +8,7 @@ use std::ffi::c_int;
 
 use super::raw::{self, Kind, LuaRef, Stack, lua_fn};
 use super::{json, run};
-use crate::log::{self, Level};
+use crate::log::{self, Level, Source};
 
 /// `{"key":value,…}` with keys sorted bytewise; a value JSON cannot encode is written as
 /// `"<type>"`. Keys that are not strings are skipped.
@@ -42,7 +42,7 @@ lua_fn! {
     /// `write(level, message, fields?)`.
     fn write(stack) {
         let level = Level::from_name(&String::from_utf8_lossy(stack.bytes(1).unwrap_or_default()));
-        if !log::enabled(level) {
+        if !log::enabled(level, Source::Lua) {
             return raw::values(0);
         }
         let mut text = stack.bytes(2).unwrap_or_default().to_vec();
@@ -56,7 +56,7 @@ lua_fn! {
         let core = run::core().ok();
         let pid = core.as_ref().and_then(|c| c.current_process()).map(|p| p.pid_text.clone());
         let entry = core.as_ref().and_then(|c| c.current_entry());
-        log::line(level, pid.as_deref(), entry.as_ref().map(|e| e.id.as_str()), &text);
+        log::line(level, Source::Lua, pid.as_deref(), entry.as_ref().map(|e| e.id.as_str()), &text);
         raw::values(0)
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::app::{App, ServiceEntry, ServiceSecurity};
 use crate::bytes::Bytes;
 use crate::error::ErrorValue;
-use crate::log::{self, Level};
+use crate::log::{self, Level, Source};
 use crate::proc::Exit;
 use crate::sched::{Shared, Spawn};
 use crate::security::{Actor, Identity, Scope};
@@ -299,6 +299,7 @@ impl Manager {
             );
             log::line(
                 Level::Error,
+                Source::Runtime,
                 pid,
                 Some(&state.entry.process),
                 message.as_bytes(),
@@ -315,6 +316,7 @@ impl Manager {
         );
         log::line(
             Level::Warn,
+            Source::Runtime,
             pid,
             Some(&state.entry.process),
             message.as_bytes(),
