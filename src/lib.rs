@@ -13,11 +13,8 @@
 //!
 //! let runtime = Runtime::builder()
 //!     .app_file("double.lua", r#"return function()
-//!         local inbox = process.inbox()
-//!         while true do
-//!             local msg = inbox:receive()
-//!             process.send(msg:from(), "doubled", msg:payload() * 2)
-//!         end
+//!         local msg = process.inbox():receive()
+//!         process.send(msg:from(), "doubled", msg:payload() * 2)
 //!     end"#)
 //!     .build()?;
 //! let handle = runtime.handle();
@@ -27,6 +24,7 @@
 //! if let Some(Received::Message(msg)) = me.recv() {
 //!     assert_eq!(msg.payload(), &Value::from(42));
 //! }
+//! drop(me); // a Rust process still alive at shutdown is ended by the shutdown's deadline
 //! runtime.shutdown();
 //! # Ok::<(), moonweave::ErrorValue>(())
 //! ```
