@@ -104,51 +104,19 @@ pub(crate) enum Source {
     Lua,
 }
 
-/// Expands to `$body` with `$level` and `$target` as constants for every level and target
-/// (tracing's callsites need both at compile time).
-macro_rules! by_level {
-    ($level:expr, $source:expr, |$lvl:ident, $target:ident| $body:expr) => {
+/// `tracing::$mac!(target: <target of $source>, <tracing level of $level>, $args…)`: tracing's
+/// callsites need the target and the level as constants, so every pair is written out.
+macro_rules! at_level {
+    ($mac:ident, $level:expr, $source:expr $(, $($args:tt)*)?) => {
         match ($level, $source) {
-            (Level::Debug, Source::Runtime) => {
-                const $lvl: tracing::Level = tracing::Level::DEBUG;
-                const $target: &str = TARGET;
-                $body
-            }
-            (Level::Info, Source::Runtime) => {
-                const $lvl: tracing::Level = tracing::Level::INFO;
-                const $target: &str = TARGET;
-                $body
-            }
-            (Level::Warn, Source::Runtime) => {
-                const $lvl: tracing::Level = tracing::Level::WARN;
-                const $target: &str = TARGET;
-                $body
-            }
-            (Level::Error, Source::Runtime) => {
-                const $lvl: tracing::Level = tracing::Level::ERROR;
-                const $target: &str = TARGET;
-                $body
-            }
-            (Level::Debug, Source::Lua) => {
-                const $lvl: tracing::Level = tracing::Level::DEBUG;
-                const $target: &str = LUA_TARGET;
-                $body
-            }
-            (Level::Info, Source::Lua) => {
-                const $lvl: tracing::Level = tracing::Level::INFO;
-                const $target: &str = LUA_TARGET;
-                $body
-            }
-            (Level::Warn, Source::Lua) => {
-                const $lvl: tracing::Level = tracing::Level::WARN;
-                const $target: &str = LUA_TARGET;
-                $body
-            }
-            (Level::Error, Source::Lua) => {
-                const $lvl: tracing::Level = tracing::Level::ERROR;
-                const $target: &str = LUA_TARGET;
-                $body
-            }
+            (Level::Debug, Source::Runtime) => tracing::$mac!(target: "moonweave", tracing::Level::DEBUG $(, $($args)*)?),
+            (Level::Debug, Source::Lua) => tracing::$mac!(target: "moonweave::lua", tracing::Level::DEBUG $(, $($args)*)?),
+            (Level::Info, Source::Runtime) => tracing::$mac!(target: "moonweave", tracing::Level::INFO $(, $($args)*)?),
+            (Level::Info, Source::Lua) => tracing::$mac!(target: "moonweave::lua", tracing::Level::INFO $(, $($args)*)?),
+            (Level::Warn, Source::Runtime) => tracing::$mac!(target: "moonweave", tracing::Level::WARN $(, $($args)*)?),
+            (Level::Warn, Source::Lua) => tracing::$mac!(target: "moonweave::lua", tracing::Level::WARN $(, $($args)*)?),
+            (Level::Error, Source::Runtime) => tracing::$mac!(target: "moonweave", tracing::Level::ERROR $(, $($args)*)?),
+            (Level::Error, Source::Lua) => tracing::$mac!(target: "moonweave::lua", tracing::Level::ERROR $(, $($args)*)?),
         }
     };
 }
@@ -156,11 +124,7 @@ macro_rules! by_level {
 /// Whether an event of `level` from `source` would be seen by the subscriber (callers skip
 /// building a line nobody reads).
 pub(crate) fn enabled(level: Level, source: Source) -> bool {
-    by_level!(
-        level,
-        source,
-        |LVL, TGT| tracing::enabled!(target: TGT, LVL)
-    )
+    at_level!(enabled, level, source)
 }
 
 /// Emits one event: fields `pid` and `entry` (empty when none), `message` (the text; bytes
@@ -174,23 +138,18 @@ pub(crate) fn line(
 ) {
     let (pid, entry) = (pid.unwrap_or(""), entry.unwrap_or(""));
     match std::str::from_utf8(message) {
-        Ok(text) => by_level!(level, source, |LVL, TGT| tracing::event!(
-            target: TGT,
-            LVL,
-            pid,
-            entry,
-            message = text
-        )),
+        Ok(text) => at_level!(event, level, source, pid, entry, message = text),
         Err(_) => {
             let text = String::from_utf8_lossy(message);
-            by_level!(level, source, |LVL, TGT| tracing::event!(
-                target: TGT,
-                LVL,
+            at_level!(
+                event,
+                level,
+                source,
                 pid,
                 entry,
                 message = &*text,
                 raw = message
-            ))
+            )
         }
     }
 }
@@ -207,9 +166,10 @@ pub(crate) fn runtime_failed(reason: &str) {
     );
 }
 
-/// Logs a process that exited with an error nobody else was told about, with its traceback.
-pub(crate) fn process_failed(pid: &str, entry: &str, error: &ErrorValue) {
-    if !enabled(Level::Error, Source::Runtime) {
+/// Logs a process that exited with an error, with its traceback: at `level` (ERROR when
+/// nobody else was told, DEBUG when a monitor or link was).
+pub(crate) fn process_failed(pid: &str, entry: &str, error: &ErrorValue, level: Level) {
+    if !enabled(level, Source::Runtime) {
         return;
     }
     let mut message = format!("process failed: [{}] ", error.kind).into_bytes();
@@ -218,13 +178,7 @@ pub(crate) fn process_failed(pid: &str, entry: &str, error: &ErrorValue) {
         message.push(b'\n');
         message.extend_from_slice(stack.trim_end().as_bytes());
     }
-    line(
-        Level::Error,
-        Source::Runtime,
-        Some(pid),
-        Some(entry),
-        &message,
-    );
+    line(level, Source::Runtime, Some(pid), Some(entry), &message);
 }
 
 /// A `tracing` subscriber that writes moonweave's events to stderr in the line format of

@@ -126,14 +126,25 @@ fn run(path: &Path, options: RunOptions, args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Without an exec entry, the auto-start services run until nothing is left.
+    // Without an exec entry, the auto-start services run until nothing is left; a directory
+    // of one file runs that file.
+    let processes: Vec<&str> = app.processes().map(|e| e.id.as_str()).collect();
     let exec = match options.exec {
         Some(id) if id.contains(':') => Some(id),
         Some(name) => Some(format!("app:{name}")),
-        None => app.default_exec.clone(),
+        None if app.default_exec.is_some() => app.default_exec.clone(),
+        None if app.zero_config && processes.len() == 1 => Some(processes[0].to_string()),
+        None => None,
     };
     if exec.is_none() && !app.services().any(|s| s.auto_start) {
-        eprintln!("nothing to run");
+        match processes.as_slice() {
+            [] => eprintln!("nothing to run: {} has no process entries", path.display()),
+            _ => eprintln!(
+                "nothing to run: {} has no app:main and no services; choose an entry with -x: {}",
+                path.display(),
+                processes.join(", ")
+            ),
+        }
         return ExitCode::from(2);
     }
     if let Some(exec) = exec.as_deref()
@@ -141,7 +152,15 @@ fn run(path: &Path, options: RunOptions, args: Vec<String>) -> ExitCode {
     {
         match app.entry(exec) {
             Some(entry) => eprintln!("{exec} is a {}, not a process.lua entry", entry.kind.name()),
-            None => eprintln!("no entry '{exec}' to run"),
+            None => {
+                let hint = closest(exec, &processes)
+                    .map(|c| format!(" (did you mean {c}?)"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "no entry '{exec}' to run{hint}; the process entries are: {}",
+                    processes.join(", ")
+                );
+            }
         }
         return ExitCode::from(2);
     }
@@ -185,6 +204,29 @@ fn run(path: &Path, options: RunOptions, args: Vec<String>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The entry id nearest to `wanted` by edit distance, if one is near (a typo).
+fn closest<'a>(wanted: &str, ids: &[&'a str]) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut previous = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let substitution = previous + usize::from(ca != *cb);
+                previous = row[j + 1];
+                row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+            }
+        }
+        row[b.len()]
+    }
+    ids.iter()
+        .map(|id| (distance(wanted, id), *id))
+        .filter(|(d, id)| *d <= 2.max(id.len() / 4))
+        .min()
+        .map(|(_, id)| id)
 }
 
 /// How `run` ends: the exec entry exited, or a signal asked to stop.

@@ -264,3 +264,28 @@ fn channels_cannot_be_sent_to_another_process() {
          nil\tINVALID\tcannot copy a value of type Ticker\n"
     );
 }
+
+#[test]
+fn extra_arguments_to_receive_send_and_select_raise_invalid() {
+    let out = run_main(
+        r#"return function()
+            local ch = channel.new(1)
+            local results = {}
+            for _, call in {
+                function() return process.inbox():receive(100) end,
+                function() return ch:receive(1) end,
+                function() return ch:send(1, 2) end,
+                function() return channel.select({ch:case_receive()}, true) end,
+            } do
+                local ok, err = pcall(call)
+                table.insert(results, tostring(ok) .. " " .. (typeof(err) == "error" and err:kind() or tostring(err)))
+            end
+            print(table.concat(results, ", "))
+        end"#,
+        &[],
+    );
+    assert_eq!(
+        out.ok(),
+        "false INVALID, false INVALID, false INVALID, false INVALID\n"
+    );
+}

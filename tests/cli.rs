@@ -87,11 +87,82 @@ fn unknown_exec_entry_exits_two() {
 }
 
 #[test]
-fn directory_without_main_has_nothing_to_run() {
-    let app = app(&[("worker.lua", "return function() end")]);
-    let out = app.run(&[]);
+fn a_directory_of_one_file_runs_it_and_of_several_without_main_names_the_choices() {
+    let one = app(&[("worker.lua", "return function() return 7 end")]);
+    assert_eq!(one.run(&[]).code, 7);
+    let two = app(&[
+        ("worker.lua", "return function() end"),
+        ("helper.lua", "return function() end"),
+    ]);
+    let out = two.run(&[]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("nothing to run"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("nothing to run")
+            && out
+                .stderr
+                .contains("choose an entry with -x: app:helper, app:worker"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_unknown_exec_entry_names_the_closest_and_the_entries_that_exist() {
+    let app = app(&[
+        ("main.lua", "return function() end"),
+        ("pong.lua", "return function() end"),
+    ]);
+    let out = app.run(&["-x", "pongg"]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        "no entry 'app:pongg' to run (did you mean app:pong?); the process entries are: app:main, app:pong\n"
+    );
+    let out = app.run(&["-x", "zzzzzzzz"]);
+    assert!(!out.stderr.contains("did you mean"), "{}", out.stderr);
+}
+
+#[test]
+fn a_yaml_app_given_as_a_path_through_the_parent_directory_loads() {
+    let app = app(&[
+        (
+            "base/app.yaml",
+            "namespace: app\nentries:\n  - { name: main, kind: process.lua, source: file://main.lua }\n",
+        ),
+        ("base/main.lua", "return function() return 5 end"),
+        ("other/.keep", ""),
+    ]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moonweave"))
+        .args(["run", "../base"])
+        .current_dir(app.path("other"))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_typo_in_a_top_level_yaml_key_is_a_load_error_with_its_line() {
+    let app = app(&[
+        (
+            "app.yaml",
+            "namespace: app\nentires:\n  - { name: main, kind: process.lua, source: file://main.lua }\n",
+        ),
+        ("main.lua", "return function() end"),
+    ]);
+    let out = common::moonweave(&["check", app.dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("app.yaml:2: unknown top-level key 'entires'"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("needs 'entries'"), "{}", out.stderr);
 }
 
 #[test]
@@ -440,4 +511,34 @@ fn a_symlink_loop_is_walked_once_and_links_outside_the_app_are_refused() {
         out.stderr
     );
     assert_eq!(yaml.run(&[]).code, 2);
+}
+
+#[test]
+fn a_failure_a_live_monitor_hears_of_is_logged_at_debug_and_an_unheard_one_at_error() {
+    let app = app(&[
+        (
+            "main.lua",
+            r#"return function()
+                process.spawn_monitored("app:crash", "app:processes", "heard")
+                process.events():receive()
+                -- unheard: nobody monitors or links it; main waits for it through the registry
+                local pid = process.spawn("app:crash", "app:processes", "unheard")
+                repeat coroutine.yield() until process.send(pid, "ping") == nil
+            end"#,
+        ),
+        ("crash.lua", "return function(what) error(what .. ' crash') end"),
+    ]);
+    let out = app.run(&[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains(": heard crash"), "{}", out.stderr);
+    assert!(out.stderr.contains("ERROR"), "{}", out.stderr);
+    assert!(out.stderr.contains("unheard crash"), "{}", out.stderr);
+    let out = app.run(&["--log-level", "debug"]);
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.contains(" DEBUG ") && l.contains("crash.lua:1: heard crash")),
+        "{}",
+        out.stderr
+    );
 }

@@ -436,7 +436,8 @@ entries:
     // With auto_start false and no exec entry there is nothing to run.
     let out = app.run(&[]);
     assert_eq!(out.code, 2);
-    assert_eq!(out.stderr, "nothing to run\n");
+    assert!(out.stderr.starts_with("nothing to run"), "{}", out.stderr);
+    assert!(out.stderr.contains("-x: app:code"), "{}", out.stderr);
 
     let bad = common::app(&[
         (

@@ -74,6 +74,16 @@ fn run(main: &str) -> common::Outcome {
 
 /// `run` with more entries (YAML list items) and the files they need.
 fn run_with(main: &str, entries: &str, files: &[(&str, &str)]) -> common::Outcome {
+    run_with_args(main, entries, files, &[])
+}
+
+/// `run_with`, with more arguments for `moonweave run`.
+fn run_with_args(
+    main: &str,
+    entries: &str,
+    files: &[(&str, &str)],
+    args: &[&str],
+) -> common::Outcome {
     let main = format!("{HELPERS}\n{main}");
     let yaml = format!(
         "namespace: app\nentries:\n  - {{ name: main, kind: process.lua, source: file://main.lua, modules: [supervisor, time] }}\n  - {{ name: worker, kind: process.lua, source: file://worker.lua }}\n{entries}"
@@ -84,7 +94,9 @@ fn run_with(main: &str, entries: &str, files: &[(&str, &str)]) -> common::Outcom
         ("worker.lua", WORKER),
     ];
     all.extend_from_slice(files);
-    app(&all).run(&["--workers", "1"])
+    let mut run_args = vec!["--workers", "1"];
+    run_args.extend_from_slice(args);
+    app(&all).run(&run_args)
 }
 
 fn restart_lines(stderr: &str) -> Vec<&str> {
@@ -500,16 +512,23 @@ fn shutting_down_is_true_once_the_runtime_shuts_down_and_nothing_restarts_then()
 
 #[test]
 fn a_supervisor_that_fails_otherwise_than_by_giving_up_is_logged() {
-    let out = run(r##"return function()
+    // Its starter is linked to it and alive, so the failure is logged at DEBUG.
+    let out = run_with_args(
+        r##"return function()
         process.set_options({trap_links = true})
         local sup = assert(supervisor.start({children = {worker("w1")}}))
         expect(1)
         process.terminate(sup)
         print(process.events():receive().kind)
-    end"##);
+    end"##,
+        "",
+        &[],
+        &["--log-level", "debug"],
+    );
     assert_eq!(out.ok(), "pid.link.down\n");
     assert!(
-        out.stderr.contains("moonweave:supervisor: process failed"),
+        out.stderr
+            .contains("DEBUG {app:processes|0x00002} moonweave:supervisor: process failed"),
         "{}",
         out.stderr
     );

@@ -206,7 +206,9 @@ pub fn load_definitions(
             top.iter()
                 .any(|(k, _)| matches!(&k.value, Yaml::Str(s) if s == key))
         };
-        if !(has("namespace") && has("entries")) {
+        // A file with either key is a definition file: a typo in the other is reported, not
+        // taken for some other YAML file of the app.
+        if !(has("namespace") || has("entries")) {
             continue;
         }
         any_definition = true;
@@ -339,6 +341,16 @@ impl FileReader<'_> {
             }
         }
         if self.namespace.is_empty() {
+            if !top
+                .iter()
+                .any(|(k, _)| matches!(&k.value, Yaml::Str(s) if s == "namespace"))
+            {
+                self.problem(Some(1), "a definition file needs a 'namespace'");
+            }
+            return;
+        }
+        if entries.is_none() {
+            self.problem(Some(1), "a definition file needs 'entries' (a list)");
             return;
         }
         match entries.map(|e| &e.value) {
@@ -726,9 +738,14 @@ fn normalize(path: &Path) -> PathBuf {
     let mut normal = PathBuf::new();
     for component in path.components() {
         match component {
-            Component::ParentDir => {
-                normal.pop();
-            }
+            // `a/..` is nothing; a leading `..` (an app given as `../app`) stays.
+            Component::ParentDir => match normal.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    normal.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => normal.push(".."),
+            },
             Component::CurDir => {}
             other => normal.push(other),
         }

@@ -20,8 +20,13 @@ fn invalid(message: impl Into<crate::bytes::Bytes>) -> ErrorValue {
     ErrorValue::new(ErrorKind::Invalid, message)
 }
 
-fn unavailable() -> ErrorValue {
-    ErrorValue::new(ErrorKind::Unavailable, "the runtime has shut down")
+/// Why a call cannot be served by a runtime that is not running: `INTERNAL` with the reason
+/// when a worker could not continue, else `UNAVAILABLE` (it shut down).
+fn not_running(shared: &Shared) -> ErrorValue {
+    match shared.failure() {
+        Some(reason) => ErrorValue::new(ErrorKind::Internal, reason),
+        None => ErrorValue::new(ErrorKind::Unavailable, "the runtime has shut down"),
+    }
 }
 
 /// Where the app of a builder comes from.
@@ -280,7 +285,7 @@ fn checked_args(args: impl IntoArgs) -> Result<Vec<Value>, ErrorValue> {
 impl Handle {
     fn open(&self) -> Result<&Arc<Shared>, ErrorValue> {
         if self.shared.is_closing() {
-            return Err(unavailable());
+            return Err(not_running(&self.shared));
         }
         Ok(&self.shared)
     }
@@ -341,12 +346,13 @@ impl Handle {
         match exit.recv() {
             Ok(Exit::Normal(value)) => Ok(value),
             Ok(Exit::Failed(error)) => Err(error),
-            Err(_) => Err(ErrorValue::new(
-                ErrorKind::Unavailable,
-                self.shared
-                    .failure()
-                    .unwrap_or_else(|| "the runtime stopped before the process exited".into()),
-            )),
+            Err(_) => Err(match self.shared.failure() {
+                Some(reason) => ErrorValue::new(ErrorKind::Internal, reason),
+                None => ErrorValue::new(
+                    ErrorKind::Unavailable,
+                    "the runtime stopped before the process exited",
+                ),
+            }),
         }
     }
 

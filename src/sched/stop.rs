@@ -185,11 +185,22 @@ impl Shared {
         for name in &farewell.names {
             self.registry.release(name, process.pid);
         }
+        // A failure someone alive hears of (a monitor, a link) is theirs to handle: DEBUG.
+        // One nobody hears of is an ERROR with its traceback.
         if let Exit::Failed(error) = &exit
             && !process.watched
             && !(process.supervisor && is_give_up(error))
         {
-            log::process_failed(&process.pid_text, entry_id, error);
+            let heard = farewell
+                .monitors
+                .iter()
+                .chain(&farewell.links)
+                .any(|&watcher| self.table.get(watcher).is_some());
+            let level = match heard {
+                true => log::Level::Debug,
+                false => log::Level::Error,
+            };
+            log::process_failed(&process.pid_text, entry_id, error, level);
         }
         let exit = Arc::new(exit);
         for monitor in farewell.monitors {
