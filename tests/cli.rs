@@ -526,7 +526,10 @@ fn a_failure_a_live_monitor_hears_of_is_logged_at_debug_and_an_unheard_one_at_er
                 repeat coroutine.yield() until process.send(pid, "ping") == nil
             end"#,
         ),
-        ("crash.lua", "return function(what) error(what .. ' crash') end"),
+        (
+            "crash.lua",
+            "return function(what) error(what .. ' crash') end",
+        ),
     ]);
     let out = app.run(&[]);
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -466,7 +466,7 @@ fn terminate_and_cancel_stop_lua_and_rust_processes() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        h.cancel(&lua, Duration::ZERO).unwrap_err().kind,
+        h.cancel(&lua, Duration::from_millis(1)).unwrap_err().kind,
         ErrorKind::NotFound
     );
 }
@@ -751,6 +751,148 @@ fn serde_types_round_trip_through_a_lua_process() {
         moonweave::from_value::<Order>(&Value::from("no"))
             .unwrap_err()
             .kind,
+        ErrorKind::Invalid
+    );
+}
+
+#[test]
+fn a_rust_process_hears_of_a_link_the_lua_side_made() {
+    let rt = runtime(&[(
+        "linker.lua",
+        r#"return function(rust)
+            assert(process.link(rust))
+            process.send(rust, "linked")
+            error("linker failed")
+        end"#,
+    )]);
+    let h = rt.handle();
+    let mut rust = h.mailbox().unwrap();
+    let lua = h.spawn("app:linker", (rust.pid().to_string(),)).unwrap();
+    assert_eq!(message(&mut rust).topic(), "linked");
+    match next(&mut rust) {
+        Received::LinkDown { from, error } => {
+            assert_eq!(from, lua);
+            assert!(error.message.to_string_lossy().contains("linker failed"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_rust_process_that_ignores_its_cancel_is_ended_at_the_deadline_without_receiving() {
+    let rt = runtime(&[]);
+    let h = rt.handle();
+    let mut watcher = h.mailbox().unwrap();
+    let busy = h.mailbox().unwrap(); // its owner never receives
+    watcher.monitor(busy.pid()).unwrap();
+    h.cancel(busy.pid(), Duration::from_millis(20)).unwrap();
+    match next(&mut watcher) {
+        Received::Exit { from, result } => {
+            assert_eq!(&from, busy.pid());
+            let error = result.unwrap_err();
+            assert_eq!(error.kind, ErrorKind::Canceled);
+            assert!(error.message.to_string_lossy().contains("deadline"));
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(busy);
+    // Out-of-range durations are clamped, not a panic; a zero deadline is INVALID.
+    let other = h.mailbox().unwrap();
+    h.cancel(other.pid(), Duration::MAX).unwrap();
+    assert_eq!(
+        h.cancel(other.pid(), Duration::ZERO).unwrap_err().kind,
+        ErrorKind::Invalid
+    );
+    h.send(watcher.pid(), "queued", ()).unwrap();
+    assert!(matches!(
+        watcher.recv_timeout(Duration::MAX),
+        Some(Received::Message(_))
+    ));
+}
+
+#[test]
+fn messages_still_flow_during_the_graceful_shutdown() {
+    let rt = runtime(&[(
+        "flusher.lua",
+        r#"return function(store, report)
+            process.send(report, "up")
+            process.events():receive() -- the shutdown's CANCEL
+            process.send(store, "flush")
+            local reply = process.inbox():receive()
+            process.send(report, "flushed", reply:payload())
+        end"#,
+    )]);
+    let h = rt.handle();
+    let mut store = h.mailbox().unwrap();
+    let mut report = h.mailbox().unwrap();
+    h.spawn(
+        "app:flusher",
+        (store.pid().to_string(), report.pid().to_string()),
+    )
+    .unwrap();
+    assert_eq!(message(&mut report).topic(), "up");
+    let serving = std::thread::spawn(move || {
+        while let Some(received) = store.recv_timeout(PATIENCE) {
+            if let Received::Message(msg) = received
+                && msg.topic() == "flush"
+            {
+                store.send(msg.from().unwrap(), "done", "ok").unwrap();
+            }
+        }
+    });
+    let reporting = std::thread::spawn(move || {
+        let mut topics = Vec::new();
+        while let Some(received) = report.recv_timeout(PATIENCE) {
+            if let Received::Message(msg) = received {
+                topics.push(format!("{} {:?}", msg.topic(), msg.payload().as_str()));
+            }
+        }
+        topics
+    });
+    rt.shutdown_timeout(Duration::from_millis(500));
+    serving.join().unwrap();
+    assert_eq!(reporting.join().unwrap(), ["flushed Some(\"ok\")"]);
+}
+
+#[test]
+fn pid_text_is_canonical_and_big_tables_build_in_linear_time() {
+    let long: Pid = "{app:processes|0x000001f}".parse().unwrap();
+    let short: Pid = "{app:processes|0x0001f}".parse().unwrap();
+    assert_eq!(long, short);
+    assert_eq!(long.to_string(), short.to_string());
+    let n = 200_000;
+    let array = Value::from((0..n).map(Value::from).collect::<Vec<_>>());
+    assert_eq!(
+        array.index(n as usize).and_then(Value::as_integer),
+        Some(i64::from(n - 1))
+    );
+    let map = Value::table((0..n).map(|i| (Value::from(format!("k{i}")), Value::from(i))));
+    assert_eq!(map.get("k7").and_then(Value::as_integer), Some(7));
+    let dup = Value::table([("k".into(), 1.into()), ("k".into(), 2.into())]);
+    assert_eq!(dup.get("k"), Some(&Value::from(2)));
+}
+
+#[test]
+fn a_native_module_may_not_hide_a_file_of_the_app() {
+    let clash = Runtime::builder()
+        .module("util", |lua| lua.create_table())
+        .app_file("main.lua", "return function() end")
+        .app_file("util.lua", "return {}")
+        .build()
+        .unwrap_err();
+    assert_eq!(clash.kind, ErrorKind::Invalid);
+    assert!(
+        clash.message.to_string_lossy().contains("util"),
+        "{clash:?}"
+    );
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn serde_refuses_integers_a_lua_number_cannot_hold() {
+    assert!(moonweave::to_value(&(1u64 << 53)).is_ok());
+    assert_eq!(
+        moonweave::to_value(&((1u64 << 53) + 1)).unwrap_err().kind,
         ErrorKind::Invalid
     );
 }

@@ -257,12 +257,24 @@ impl App {
         }
     }
 
-    /// The ids of the library entries.
-    pub fn libraries(&self) -> impl Iterator<Item = &str> {
-        self.entries
-            .values()
-            .filter(|e| matches!(e.kind, EntryKind::Library(_)))
-            .map(|e| e.id.as_str())
+    /// Every name `require` finds app code by: the import aliases of every entry, and in
+    /// zero-config mode every file (`app.lib:util` is `lib.util`).
+    pub fn require_names(&self) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for entry in self.entries.values() {
+            if let EntryKind::Process(code) | EntryKind::Library(code) = &entry.kind {
+                names.extend(code.imports.keys().cloned());
+                if self.zero_config
+                    && let Some((namespace, name)) = entry.id.split_once(':')
+                {
+                    names.insert(match namespace.strip_prefix("app.") {
+                        Some(dirs) => format!("{dirs}.{name}"),
+                        None => name.to_string(),
+                    });
+                }
+            }
+        }
+        names
     }
 
     /// An app with the default host and no entries.

@@ -101,8 +101,10 @@ pub struct Mailbox {
     pid: Pid,
     /// Processes it monitors: an EXIT from another (after `unmonitor`) is dropped.
     monitoring: HashSet<proc::Pid>,
-    /// Processes it is linked with: a LINK_DOWN from another (after `unlink`) is dropped.
-    links: HashSet<proc::Pid>,
+    /// Processes it unlinked: a LINK_DOWN from one of them (queued before the unlink) is
+    /// dropped. Links made by the other side (a Lua `process.link`) are not known here, so
+    /// every other LINK_DOWN is a link's.
+    unlinked: HashSet<proc::Pid>,
     /// The earliest cancel deadline received.
     deadline: Option<Instant>,
     /// Whether messages are counted against the host's `mailbox_limit`.
@@ -124,7 +126,7 @@ impl Mailbox {
             shared,
             process,
             monitoring: HashSet::new(),
-            links: HashSet::new(),
+            unlinked: HashSet::new(),
             deadline: None,
             counted,
         })
@@ -168,7 +170,8 @@ impl Mailbox {
 
     /// As [`Mailbox::recv`], waiting at most `timeout`; `None` also when it passed.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Received> {
-        self.receive(Some(Instant::now() + timeout))
+        // A timeout beyond the clock's range is no timeout.
+        self.receive(Instant::now().checked_add(timeout))
     }
 
     /// The next message or event if one is there; never blocks.
@@ -257,7 +260,7 @@ impl Mailbox {
                 })
             }
             Signal::LinkDown { from, pid, exit } => {
-                if !self.links.remove(&pid) {
+                if self.unlinked.contains(&pid) {
                     return None;
                 }
                 let error = match &*exit {
@@ -269,10 +272,7 @@ impl Mailbox {
                     error,
                 })
             }
-            Signal::LinkGone { pid } => {
-                self.links.remove(&pid);
-                None
-            }
+            Signal::LinkGone { .. } => None,
             Signal::Cancel { from, deadline } => {
                 if let Some(d) = deadline {
                     self.deadline = Some(self.deadline.map_or(d.at, |old| old.min(d.at)));
@@ -322,12 +322,9 @@ impl Mailbox {
     /// `exit(Err(…))` reaches it. `NOT_FOUND` when it is not alive.
     pub fn link(&mut self, pid: &Pid) -> Result<(), ErrorValue> {
         let target = self.shared.resolve_dest(pid.as_str().as_bytes())?;
-        if self
-            .shared
-            .link_from(&self.process, pid.as_str().as_bytes())?
-        {
-            self.links.insert(target.pid);
-        }
+        self.shared
+            .link_from(&self.process, pid.as_str().as_bytes())?;
+        self.unlinked.remove(&target.pid);
         Ok(())
     }
 
@@ -338,7 +335,7 @@ impl Mailbox {
             target.watchers.remove_link(self.process.pid);
         }
         self.process.watchers.remove_link(id);
-        self.links.remove(&id);
+        self.unlinked.insert(id);
         Ok(())
     }
 

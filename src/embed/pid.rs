@@ -49,7 +49,8 @@ impl FromStr for Pid {
     /// Reads a PID's text back; `INVALID` for anything else.
     fn from_str(text: &str) -> Result<Pid, ErrorValue> {
         match crate::proc::pid::parse(text) {
-            Some(_) => Ok(Pid::from_runtime(text)),
+            // The runtime's own spelling, so that equal PIDs compare and hash equal.
+            Some(parsed) => Ok(Pid::from_runtime(parsed.pid.format(parsed.host))),
             None => Err(ErrorValue::new(
                 ErrorKind::Invalid,
                 format!("'{text}' is not a PID"),

@@ -132,18 +132,24 @@ impl RuntimeBuilder {
             }
         };
         let mut seen = std::collections::HashSet::new();
+        let app_names = app.require_names();
         for module in &self.modules {
             let name = module.name.as_str();
+            if name.is_empty() {
+                return Err(invalid("a module needs a name"));
+            }
             if MODULES.contains(&name) || ["process", "channel", "errors"].contains(&name) {
                 return Err(invalid(format!(
                     "module '{name}' is a standard module of moonweave"
                 )));
             }
-            if app.libraries().any(|id| library_name(id) == name) || !seen.insert(name) {
-                return Err(invalid(format!("module '{name}' is defined twice")));
+            if app_names.contains(name) {
+                return Err(invalid(format!(
+                    "module '{name}' is also code of the app (require would be ambiguous)"
+                )));
             }
-            if name.is_empty() {
-                return Err(invalid("a module needs a name"));
+            if !seen.insert(name) {
+                return Err(invalid(format!("module '{name}' is defined twice")));
             }
         }
         let options = Options {
@@ -153,12 +159,6 @@ impl RuntimeBuilder {
         };
         Runtime::start(app, options)
     }
-}
-
-/// The name `require` finds a library entry by: its id's name, or its path in zero-config
-/// mode (`app.lib:util` → `util`, `lib.util`).
-fn library_name(id: &str) -> &str {
-    id.rsplit(':').next().unwrap_or(id)
 }
 
 /// A running moonweave runtime: every host of an app with its worker threads, and its
@@ -317,12 +317,18 @@ impl Handle {
         let payload = payload.into();
         payload.check_copyable()?;
         let dest = dest.into();
-        self.open()?.send_outside(
-            None,
-            dest.as_bytes(),
-            topic.as_bytes(),
-            Payload::One(payload),
-        )
+        // Messages still flow during the graceful shutdown, as between Lua processes.
+        self.shared
+            .send_outside(
+                None,
+                dest.as_bytes(),
+                topic.as_bytes(),
+                Payload::One(payload),
+            )
+            .map_err(|e| match self.shared.failure() {
+                Some(_) => not_running(&self.shared),
+                None => e,
+            })
     }
 
     /// Spawns `entry` on the default host and waits for its exit: `Ok` with its first return
@@ -376,11 +382,11 @@ impl Handle {
     /// PID) and is stopped if it has not exited when the deadline passes.
     pub fn cancel(&self, pid: &Pid, deadline: Duration) -> Result<(), ErrorValue> {
         let shared = self.open()?;
+        if deadline.is_zero() {
+            return Err(invalid("cancel: the deadline must be above zero"));
+        }
         let target = shared.resolve_dest(pid.as_str().as_bytes())?;
-        let deadline = Deadline {
-            at: std::time::Instant::now() + deadline,
-            wall: std::time::SystemTime::now() + deadline,
-        };
+        let deadline = Deadline::after(deadline);
         let signal = Signal::Cancel {
             from: Arc::from(crate::sched::RUNTIME_PID),
             deadline: Some(deadline),

@@ -38,8 +38,8 @@ fn from_json(json: serde_json::Value) -> Result<Value, ErrorValue> {
         serde_json::Value::Bool(b) => Value::Boolean(b),
         serde_json::Value::Number(n) => {
             let exact = match (n.as_i64(), n.as_u64()) {
-                (Some(i), _) => i.unsigned_abs() as f64 <= EXACT,
-                (None, Some(u)) => u as f64 <= EXACT,
+                (Some(i), _) => i.unsigned_abs() <= 1 << 53,
+                (None, Some(u)) => u <= 1 << 53,
                 _ => true,
             };
             if !exact {

@@ -21,14 +21,24 @@ impl Value {
     /// ```
     pub fn table(pairs: impl IntoIterator<Item = (Value, Value)>) -> Value {
         let mut entries: Vec<(Value, Value)> = Vec::new();
+        // Where each scalar key is, so that a duplicate is found without a search.
+        let mut at: std::collections::HashMap<KeyId, usize> = std::collections::HashMap::new();
         for (key, value) in pairs {
             let bad_key =
                 matches!(key, Value::Nil) || matches!(key, Value::Number(n) if n.is_nan());
             if bad_key || value.is_nil() {
                 continue;
             }
-            match entries.iter_mut().find(|(k, _)| *k == key) {
-                Some(entry) => entry.1 = value,
+            let existing = match KeyId::of(&key) {
+                Some(id) => at.get(&id).copied().or_else(|| {
+                    at.insert(id, entries.len());
+                    None
+                }),
+                // Tables and errors as keys: rare, compared one by one.
+                None => entries.iter().position(|(k, _)| *k == key),
+            };
+            match existing {
+                Some(i) => entries[i].1 = value,
                 None => entries.push((key, value)),
             }
         }
@@ -129,6 +139,26 @@ impl Value {
     }
 }
 
+/// A scalar table key as something hashable (Lua: `0` and `-0` are one key).
+#[derive(PartialEq, Eq, Hash)]
+enum KeyId {
+    Bool(bool),
+    Number(u64),
+    String(Vec<u8>),
+}
+
+impl KeyId {
+    fn of(key: &Value) -> Option<KeyId> {
+        Some(match key {
+            Value::Boolean(b) => KeyId::Bool(*b),
+            Value::Number(n) if *n == 0.0 => KeyId::Number(0),
+            Value::Number(n) => KeyId::Number(n.to_bits()),
+            Value::String(s) => KeyId::String(s.as_bytes().to_vec()),
+            _ => return None,
+        })
+    }
+}
+
 impl From<()> for Value {
     fn from(_: ()) -> Value {
         Value::Nil
@@ -181,11 +211,14 @@ impl From<Vec<u8>> for Value {
 impl From<Vec<Value>> for Value {
     /// An array table: `values[0]` at key 1. A nil element leaves a hole, as in Lua.
     fn from(values: Vec<Value>) -> Value {
-        Value::table(
+        // The keys are distinct by construction: no search for duplicates.
+        Value::Table(
             values
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| (Value::Number((i + 1) as f64), v)),
+                .filter(|(_, v)| !v.is_nil())
+                .map(|(i, v)| (Value::Number((i + 1) as f64), v))
+                .collect(),
         )
     }
 }

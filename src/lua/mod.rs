@@ -17,6 +17,10 @@ mod logger;
 mod message;
 mod modules;
 mod native_panic;
+/// Drops a panic noted on this thread (it was the runtime's, caught by the worker).
+pub(crate) fn forget_native_panic() {
+    let _ = native_panic::take();
+}
 mod objects;
 pub mod preempt;
 mod print;

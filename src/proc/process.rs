@@ -76,6 +76,17 @@ pub struct Deadline {
     pub wall: std::time::SystemTime,
 }
 
+impl Deadline {
+    /// `after` from now; a duration too large for the clock is a century.
+    pub fn after(after: std::time::Duration) -> Deadline {
+        let after = after.min(std::time::Duration::from_secs(100 * 365 * 24 * 3600));
+        Deadline {
+            at: std::time::Instant::now() + after,
+            wall: std::time::SystemTime::now() + after,
+        }
+    }
+}
+
 /// `location` of a process that no worker has started yet.
 const UNPLACED: u64 = u64::MAX;
 

@@ -25,6 +25,7 @@
 //! to it. An idle runtime uses no CPU.
 
 mod core;
+mod deadlines;
 mod native;
 mod park;
 mod permit;
@@ -147,6 +148,10 @@ pub struct Shared {
     failure: Mutex<Option<String>>,
     /// What threads that are not workers count for `stats`.
     counters: stats::OutsideCounters,
+    /// Cancel deadlines of Rust processes and the thread that enforces them.
+    native_deadlines: Arc<deadlines::NativeDeadlines>,
+    /// The `Arc` this lives in, for the threads that must not keep it alive.
+    me: std::sync::Weak<Shared>,
     /// Services running or waiting for a restart (kept by `supervise`).
     pub(crate) services_active: AtomicUsize,
     /// Native modules (`RuntimeBuilder::module`), built in every worker VM.
@@ -219,6 +224,7 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.end_native_processes(&ErrorValue::new(ErrorKind::Internal, "the runtime failed"));
         for host in &self.hosts {
             for remote in &host.workers {
                 remote.idle.unpark();
@@ -314,7 +320,9 @@ impl Scheduler {
             .enumerate()
             .map(|(i, h)| (h.id.clone(), i))
             .collect();
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
+            me: me.clone(),
+            native_deadlines: Default::default(),
             app,
             table: ProcessTable::new(),
             registry: Registry::default(),
@@ -401,7 +409,9 @@ impl Scheduler {
             live: AtomicUsize::new(0),
             searching: AtomicUsize::new(0),
         };
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
+            me: me.clone(),
+            native_deadlines: Default::default(),
             host_ids: [(host.id.clone(), 0)].into_iter().collect(),
             hosts: vec![host],
             app,
@@ -454,10 +464,7 @@ impl Scheduler {
         let shared = &self.shared;
         shared.closing.store(true, Ordering::SeqCst);
         shared.table.close();
-        let at = Deadline {
-            at: std::time::Instant::now() + deadline,
-            wall: std::time::SystemTime::now() + deadline,
-        };
+        let at = Deadline::after(deadline);
         let from: Arc<str> = Arc::from(RUNTIME_PID);
         // The table is closed: no process can be added any more (a spawn racing this either
         // withdraws or is listed here, see `proc/table.rs`), so one pass cancels them all.
@@ -479,7 +486,7 @@ impl Scheduler {
             // Nothing enforces a Rust process's deadline but this: it ends like a Lua
             // process whose deadline passed.
             if !natives_ended && std::time::Instant::now() >= at.at {
-                shared.end_native_processes();
+                shared.end_native_processes(&native::deadline_exceeded());
                 natives_ended = true;
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
@@ -497,6 +504,16 @@ impl Scheduler {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+        self.shared.native_deadlines.close();
+        // Nothing runs any more: whoever still waits (a Rust process's owner, `Handle::run`)
+        // must learn it instead of waiting forever.
+        self.shared
+            .end_native_processes(&ErrorValue::new(ErrorKind::Canceled, "the runtime stopped"));
+        self.shared
+            .watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 

@@ -94,7 +94,9 @@ impl Shared {
         topic: &[u8],
         payload: Payload,
     ) -> Result<(), ErrorValue> {
-        if self.is_closing() {
+        // During the graceful shutdown messages still flow (as between Lua processes): a
+        // process handling its CANCEL may be waiting for an answer.
+        if self.is_stopping() {
             return Err(stopped());
         }
         if !valid_topic(topic) {
@@ -179,6 +181,13 @@ impl Shared {
             Signal::Kill(reason) => self.exit_native(target, Exit::Failed(reason)),
             Signal::Wake => {}
             signal => {
+                if let Signal::Cancel {
+                    deadline: Some(deadline),
+                    ..
+                } = &signal
+                {
+                    self.native_deadlines.arm(&self.me, target.pid, deadline.at);
+                }
                 inbox.push(signal);
             }
         }
@@ -221,12 +230,13 @@ impl Shared {
         true
     }
 
-    /// Rust processes still alive when a shutdown's deadline passed end with
-    /// `cancel deadline exceeded`, as a Lua process would.
-    pub(crate) fn end_native_processes(&self) {
+    /// Ends every Rust process still alive with `error`: when a shutdown's deadline passed
+    /// (`cancel deadline exceeded`, as for a Lua process), when the workers stop, or when the
+    /// runtime fails. Their owners' receives return `None` from then on.
+    pub(crate) fn end_native_processes(&self, error: &ErrorValue) {
         for process in self.table.all() {
             if process.native.is_some() {
-                self.exit_native(&process, Exit::Failed(deadline_exceeded()));
+                self.exit_native(&process, Exit::Failed(error.clone()));
             }
         }
     }

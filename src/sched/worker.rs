@@ -253,6 +253,9 @@ fn execute(core: &Core, vm: &Vm, work: Work) {
     let outcome = catch_unwind(AssertUnwindSafe(|| vm.run(core, slot)));
     core.set_current(None);
     let outcome = outcome.unwrap_or_else(|panic| {
+        // A panic of the runtime's own code while the process ran: not a native function's,
+        // and not to be blamed on the next process.
+        crate::lua::forget_native_panic();
         Outcome::Exited(Exit::Failed(ErrorValue::new(
             ErrorKind::Internal,
             format!("runtime panic: {}", panic_text(&panic)),
