@@ -6,7 +6,7 @@
 //! talks to Lua processes the way they talk to each other: by [`Pid`], by message, by monitor
 //! and link, through a [`Handle`] from any thread and [`Mailbox`] processes whose code is
 //! Rust. Native modules ([`RuntimeBuilder::module`]) give Lua code functions written in Rust.
-//! `docs/embedding.md` in the repository is the guide.
+//! `docs/src/embedding.md` in the repository is the guide.
 //!
 //! ```
 //! use moonweave::{Runtime, Received, Value};
