@@ -13,6 +13,8 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use clap::{Parser, Subcommand};
+
+mod shell;
 use moonweave::app::{App, Problem};
 use moonweave::{ErrorValue, Handle, Runtime, Value};
 
@@ -28,7 +30,8 @@ struct Cli {
 enum Command {
     /// Run an application: its exec entry's result becomes the exit code.
     Run {
-        /// A .lua file, a directory of .lua files, or a directory with YAML definition files.
+        /// A .lua file, a directory of .lua files, a directory with YAML definition files, or
+        /// `-` for a program read from standard input.
         path: PathBuf,
         /// The entry to run (an id, or a bare name meaning app:<name>).
         #[arg(short = 'x', long = "exec", value_name = "ID")]
@@ -58,6 +61,19 @@ enum Command {
     List {
         /// The application path.
         path: PathBuf,
+    },
+    /// Evaluate Lua in a process and print the result (an expression's values, as the shell).
+    Eval {
+        /// The Lua: an expression (`1 + 2`) or statements (`print(process.pid())`).
+        code: String,
+        /// An application whose entries, hosts and modules the code may use.
+        path: Option<PathBuf>,
+    },
+    /// An interactive Lua prompt: each input runs in one shell process of a running app, so
+    /// variables stay from one input to the next; Ctrl+D leaves.
+    Shell {
+        /// An application whose entries, hosts and modules the inputs may use.
+        path: Option<PathBuf>,
     },
 }
 
@@ -96,6 +112,8 @@ fn main() -> ExitCode {
         }
         Command::Check { path } => check(&path),
         Command::List { path } => list(&path),
+        Command::Eval { code, path } => shell::eval(&code, path.as_deref()),
+        Command::Shell { path } => shell::interactive(path.as_deref()),
     }
 }
 
@@ -119,7 +137,24 @@ struct RunOptions {
 }
 
 fn run(path: &Path, options: RunOptions, args: Vec<String>) -> ExitCode {
-    let app = match load(path) {
+    // `-`: the program is standard input, run as the zero-config file main.lua.
+    let stdin_source = if path == Path::new("-") {
+        let mut source = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut source) {
+            eprintln!("cannot read the program from standard input: {e}");
+            return ExitCode::from(2);
+        }
+        Some(source)
+    } else {
+        None
+    };
+    let loaded = match &stdin_source {
+        Some(source) => {
+            App::from_files(&[("main.lua".to_string(), source.clone())]).map_err(|e| e.problems)
+        }
+        None => load(path),
+    };
+    let app = match loaded {
         Ok(app) => app,
         Err(problems) => {
             report(&problems);
@@ -164,7 +199,11 @@ fn run(path: &Path, options: RunOptions, args: Vec<String>) -> ExitCode {
         }
         return ExitCode::from(2);
     }
-    let mut builder = Runtime::builder().app_path(path).strict(options.strict);
+    let mut builder = match &stdin_source {
+        Some(source) => Runtime::builder().app_file("main.lua", source),
+        None => Runtime::builder().app_path(path),
+    }
+    .strict(options.strict);
     if let Some(n) = options.workers {
         builder = builder.workers(n as usize);
     }

@@ -545,3 +545,58 @@ fn a_failure_a_live_monitor_hears_of_is_logged_at_debug_and_an_unheard_one_at_er
         out.stderr
     );
 }
+
+#[test]
+fn eval_prints_an_expressions_values_and_fails_with_exit_1_on_an_error() {
+    let out = moonweave(&["eval", "1 + 2, {1, 2, a = 'x'}"]);
+    assert_eq!(out.ok(), "3\t{1, 2, a = \"x\"}\n");
+    let out = moonweave(&["eval", "error('nope')"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("nope"), "{}", out.stderr);
+    // With an app: its entries can be spawned.
+    let out = moonweave(&[
+        "eval",
+        "process.spawn('app:hello', 'app:processes') ~= nil",
+        &repo("examples/hello"),
+    ]);
+    assert!(out.ok().ends_with("true\n"), "{}", out.stdout);
+}
+
+#[test]
+fn the_shell_keeps_globals_between_inputs_and_goes_on_after_an_error() {
+    let out = moonweave_with_input(
+        &["shell"],
+        b"x = 20\nerror('bad input')\nx * 2 + 2\nprocess.pid()\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("moonweave shell: Lua in process {app:processes|0x"));
+    assert!(
+        lines[1].starts_with("error: shell:1: bad input"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines[2], "42");
+    assert!(
+        lines[3].starts_with("\"{app:processes|0x"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn run_dash_reads_the_program_from_standard_input() {
+    let out = moonweave_with_input(
+        &["run", "-", "--", "a"],
+        b"return function(arg) print('stdin says', arg) return 3 end",
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(out.stdout, "stdin says\ta\n");
+    let out = moonweave_with_input(&["run", "-"], b"return function(");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.starts_with("main.lua:1: syntax error"),
+        "{}",
+        out.stderr
+    );
+}

@@ -52,7 +52,7 @@ pub(crate) use self::spawn::Spawn;
 pub use self::spawn::{ExitWatch, SpawnExtras};
 pub use self::stats::{Stats, WorkerStats};
 pub use self::stop::Waker;
-pub use self::supervisors::{SUPERVISOR_ENTRY, StartOutcome};
+pub use self::supervisors::{SHELL_ENTRY, SUPERVISOR_ENTRY, StartOutcome};
 #[cfg(test)]
 pub(crate) use self::worker::testing;
 

@@ -121,6 +121,7 @@ impl Shared {
         let builtin = entry_id == super::SUPERVISOR_ENTRY;
         let entry = match self.app.entry(entry_id).map(|e| &e.kind) {
             _ if builtin => crate::supervise::supervisor_entry(),
+            _ if entry_id == super::SHELL_ENTRY => crate::supervise::shell_entry(),
             Some(EntryKind::Process(entry)) => entry.clone(),
             Some(other) => {
                 return Err(error(

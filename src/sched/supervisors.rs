@@ -14,6 +14,9 @@ use crate::value::Value;
 /// The entry id of the runtime's supervisor process (`src/supervise/supervisor.luau`).
 pub const SUPERVISOR_ENTRY: &str = "moonweave:supervisor";
 
+/// The entry id of the command line's shell process (`src/supervise/shell.luau`).
+pub const SHELL_ENTRY: &str = "moonweave:shell";
+
 /// The topic a supervisor announces its start with (to the process that started it).
 pub const STARTED_TOPIC: &[u8] = b"supervisor.started";
 

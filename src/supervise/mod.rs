@@ -48,6 +48,25 @@ pub fn supervisor_entry() -> Arc<crate::app::ProcessEntry> {
         .clone()
 }
 
+/// The entry of the command line's shell process (`shell.luau`): what `moonweave shell` and
+/// `moonweave eval` spawn as [`crate::sched::SHELL_ENTRY`].
+pub fn shell_entry() -> Arc<crate::app::ProcessEntry> {
+    static ENTRY: std::sync::OnceLock<Arc<crate::app::ProcessEntry>> = std::sync::OnceLock::new();
+    ENTRY
+        .get_or_init(|| {
+            Arc::new(crate::app::ProcessEntry {
+                id: crate::sched::SHELL_ENTRY.to_string(),
+                source: include_str!("shell.luau").to_string(),
+                chunk_name: "moonweave.shell".to_string(),
+                path: std::path::PathBuf::new(),
+                method: "main".to_string(),
+                modules: crate::app::MODULES.map(String::from).to_vec(),
+                imports: Default::default(),
+            })
+        })
+        .clone()
+}
+
 /// A run that lasted this long resets the count of consecutive failures.
 const STABLE_RUN: Duration = Duration::from_secs(5);
 
