@@ -190,15 +190,39 @@ pub(crate) fn process_failed(pid: &str, entry: &str, error: &ErrorValue, level: 
 ///     moonweave::log::StderrLines::new(moonweave::log::Level::Warn),
 /// );
 /// ```
-#[derive(Debug)]
 pub struct StderrLines {
     lowest: Level,
+    rewrite: Option<Box<Rewrite>>,
+}
+
+/// What [`StderrLines::rewriting`] applies to each message.
+type Rewrite = dyn Fn(&[u8]) -> Vec<u8> + Send + Sync;
+
+impl std::fmt::Debug for StderrLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StderrLines")
+            .field("lowest", &self.lowest)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StderrLines {
     /// Writes events of `lowest` and above.
     pub fn new(lowest: Level) -> StderrLines {
-        StderrLines { lowest }
+        StderrLines {
+            lowest,
+            rewrite: None,
+        }
+    }
+
+    /// Passes every message through `rewrite` before writing it (the command line uses it to
+    /// name source files relative to the current directory instead of the app's root).
+    pub fn rewriting(
+        mut self,
+        rewrite: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+    ) -> StderrLines {
+        self.rewrite = Some(Box::new(rewrite));
+        self
     }
 }
 
@@ -263,9 +287,13 @@ impl tracing::Subscriber for StderrLines {
             }
         }
         line.extend_from_slice(b": ");
-        match &fields.raw {
-            Some(raw) => line.extend_from_slice(raw),
-            None => line.extend_from_slice(fields.message.as_bytes()),
+        let message = match &fields.raw {
+            Some(raw) => raw.as_slice(),
+            None => fields.message.as_bytes(),
+        };
+        match &self.rewrite {
+            Some(rewrite) => line.extend_from_slice(&rewrite(message)),
+            None => line.extend_from_slice(message),
         }
         line.push(b'\n');
         let _ = std::io::stderr().lock().write_all(&line);

@@ -99,14 +99,12 @@ fn main() -> ExitCode {
             args,
             log_level,
         } => {
-            let lines =
-                moonweave::log::StderrLines::new(moonweave::log::Level::from_name(&log_level));
-            let _ = tracing::subscriber::set_global_default(lines);
             let options = RunOptions {
                 exec,
                 workers,
                 strict,
                 stats,
+                log_level: moonweave::log::Level::from_name(&log_level),
             };
             run(&path, options, args)
         }
@@ -134,6 +132,61 @@ struct RunOptions {
     workers: Option<u32>,
     strict: bool,
     stats: bool,
+    log_level: moonweave::log::Level,
+}
+
+/// Names source files the way the user can open them from where they stand: Lua sees chunk
+/// names relative to the app's root (`worker.lua:4`); what the command line prints puts the
+/// root in front (`examples/app/worker.lua:4`).
+#[derive(Clone)]
+struct SourcePaths {
+    /// (chunk name, the path to print), longest chunk names first.
+    names: Vec<(String, String)>,
+}
+
+impl SourcePaths {
+    fn of(app: &App) -> SourcePaths {
+        let root = app.root.to_string_lossy().into_owned();
+        let mut names: Vec<(String, String)> = match root.as_str() {
+            "" | "." => Vec::new(),
+            _ => app
+                .sources()
+                .map(|e| {
+                    let shown = Path::new(&root).join(&e.chunk_name);
+                    (e.chunk_name.clone(), shown.to_string_lossy().into_owned())
+                })
+                .collect(),
+        };
+        names.sort_by_key(|(chunk, _)| std::cmp::Reverse(chunk.len()));
+        SourcePaths { names }
+    }
+
+    /// `text` with every `<chunk>:` that starts a word replaced by `<root>/<chunk>:`.
+    fn rewrite(&self, text: &[u8]) -> Vec<u8> {
+        if self.names.is_empty() {
+            return text.to_vec();
+        }
+        let mut out = Vec::with_capacity(text.len() + 32);
+        let mut i = 0;
+        'scan: while i < text.len() {
+            let starts_word = i == 0
+                || !matches!(text[i - 1], b'/' | b'.' | b'_' | b'-')
+                    && !text[i - 1].is_ascii_alphanumeric();
+            if starts_word {
+                for (chunk, shown) in &self.names {
+                    let c = chunk.as_bytes();
+                    if text[i..].starts_with(c) && text.get(i + c.len()) == Some(&b':') {
+                        out.extend_from_slice(shown.as_bytes());
+                        i += c.len();
+                        continue 'scan;
+                    }
+                }
+            }
+            out.push(text[i]);
+            i += 1;
+        }
+        out
+    }
 }
 
 fn run(path: &Path, options: RunOptions, args: Vec<String>) -> ExitCode {
@@ -161,6 +214,11 @@ fn run(path: &Path, options: RunOptions, args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let paths = SourcePaths::of(&app);
+    let shown = paths.clone();
+    let lines = moonweave::log::StderrLines::new(options.log_level)
+        .rewriting(move |message| shown.rewrite(message));
+    let _ = tracing::subscriber::set_global_default(lines);
     // Without an exec entry, the auto-start services run until nothing is left; a directory
     // of one file runs that file.
     let processes: Vec<&str> = app.processes().map(|e| e.id.as_str()).collect();
@@ -233,10 +291,10 @@ fn run(path: &Path, options: RunOptions, args: Vec<String>) -> ExitCode {
         Err(error) => {
             // The message is written byte for byte: Lua strings need not be UTF-8.
             let mut text = b"error: ".to_vec();
-            text.extend_from_slice(&error.message);
+            text.extend_from_slice(&paths.rewrite(&error.message));
             text.push(b'\n');
             if let Some(stack) = error.stack.as_deref().filter(|s| !s.trim().is_empty()) {
-                text.extend_from_slice(stack.trim_end().as_bytes());
+                text.extend_from_slice(&paths.rewrite(stack.trim_end().as_bytes()));
                 text.push(b'\n');
             }
             let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &text);

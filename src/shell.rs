@@ -17,6 +17,9 @@ struct Session {
 
 impl Session {
     fn start(path: Option<&Path>) -> Result<Session, String> {
+        // The processes' logger lines and failures go to stderr, as with `run`.
+        let lines = moonweave::log::StderrLines::new(moonweave::log::Level::Info);
+        let _ = tracing::subscriber::set_global_default(lines);
         let builder = match path {
             Some(path) => Runtime::builder().app_path(path),
             None => Runtime::builder(),

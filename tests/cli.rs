@@ -27,7 +27,7 @@ fn an_error_exit_prints_message_and_traceback_and_exits_one() {
     );
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.starts_with("error: main.lua:1: it broke\n"),
+        out.stderr.starts_with("error: ") && out.stderr.contains("/main.lua:1: it broke\n"),
         "{}",
         out.stderr
     );
@@ -598,5 +598,49 @@ fn run_dash_reads_the_program_from_standard_input() {
         out.stderr.starts_with("main.lua:1: syntax error"),
         "{}",
         out.stderr
+    );
+}
+
+#[test]
+fn printed_errors_name_files_from_where_the_command_runs_while_lua_sees_app_relative_names() {
+    let app = app(&[(
+        "inner/main.lua",
+        "return function()\n    local ok, err = pcall(error, 'seen by Lua')\n    print(err)\n    local x = nil\n    return x.y\nend\n",
+    )]);
+    let run_in = |dir: &std::path::Path, path: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_moonweave"))
+            .args(["run", path])
+            .current_dir(dir)
+            .output()
+            .expect("runs")
+    };
+    let out = run_in(&app.dir, "inner");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: inner/main.lua:5: attempt to index nil"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\ninner/main.lua:5"), "{stderr}");
+    let out = run_in(&app.path("inner"), ".");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: main.lua:5: attempt to index nil"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn load_syntax_errors_name_the_chunk_and_line_as_luau_does() {
+    let out = run_main(
+        r#"return function()
+            print(select(2, load("x = ")))
+            print(select(2, load("\n\nx = ", "=chunky")))
+        end"#,
+        &[],
+    );
+    assert_eq!(
+        out.ok(),
+        "(load):1: Expected identifier when parsing expression, got <eof>\n\
+         chunky:3: Expected identifier when parsing expression, got <eof>\n"
     );
 }

@@ -119,7 +119,8 @@ entries:
             "waited {waited_ms} ms, delay {delay_ms} ms"
         );
     }
-    let error = "[UNKNOWN] flaky.lua:5: flaky fails";
+    // The command line names files from where it was run: the app's directory in front.
+    let error = format!("[UNKNOWN] {}/flaky.lua:5: flaky fails", app.dir.display());
     assert_eq!(
         service_lines(&out.stderr),
         [

@@ -779,9 +779,11 @@ impl<'a> Stack<'a> {
             .add_disabled_builtin("rawset")
             .compile(source)
             .map_err(|e| match e {
-                // The compiler's message starts at the line: `:12: message`.
+                // The compiler's message starts at the line (`12: message`, or `:12: …`):
+                // the chunk name goes in front, as `name:12: message`.
                 mlua::Error::SyntaxError { message, .. } => {
-                    format!("{}{message}", String::from_utf8_lossy(shown))
+                    let sep = if message.starts_with(':') { "" } else { ":" };
+                    format!("{}{sep}{message}", String::from_utf8_lossy(shown))
                 }
                 other => other.to_string(),
             })?;
