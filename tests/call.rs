@@ -108,3 +108,12 @@ fn the_child_is_terminated_when_the_caller_dies_while_waiting() {
     ]);
     assert_eq!(app.run(&[]).ok(), "terminated\tterminated\n");
 }
+
+#[test]
+fn exec_is_the_same_function_as_call() {
+    let out = common::run_main(
+        "return function() print(process.exec == process.call) end",
+        &[],
+    );
+    assert_eq!(out.ok(), "true\n");
+}

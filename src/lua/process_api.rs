@@ -355,7 +355,6 @@ pub fn push_module(stack: Stack<'_>) {
             raw::blocking(c"terminate", terminate, wait_forever),
             raw::method(c"cancel", cancel),
             raw::blocking(c"call", call, call_continue),
-            raw::blocking(c"exec", call, call_continue),
             raw::blocking(c"upgrade", upgrade, wait_forever),
             raw::method(c"get_options", get_options),
             raw::method(c"set_options", set_options),
@@ -363,6 +362,9 @@ pub fn push_module(stack: Stack<'_>) {
         ],
     );
     let table = stack.top();
+    // process.md: `exec` is the same function as `call`.
+    stack.raw_get_field(table, c"call");
+    stack.raw_set_field(table, c"exec");
     raw::push_table(
         stack,
         &[
