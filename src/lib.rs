@@ -61,3 +61,8 @@ pub mod __bench {
         Ok(())
     }
 }
+
+/// The README's Rust blocks run as doc tests, so that they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
