@@ -644,3 +644,34 @@ fn load_syntax_errors_name_the_chunk_and_line_as_luau_does() {
          chunky:3: Expected identifier when parsing expression, got <eof>\n"
     );
 }
+
+#[test]
+fn stats_prints_the_runtimes_counters_when_the_app_exits() {
+    let out = moonweave(&[
+        "run",
+        &repo("examples/ping_pong"),
+        "--workers",
+        "2",
+        "--stats",
+        "--",
+        "5",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let counters = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("processes: "))
+        .unwrap_or_else(|| panic!("no counters: {}", out.stderr));
+    // main and pong were spawned; 5 pings, 5 pongs and a stop were sent.
+    assert!(counters.contains(" 2 spawned"), "{counters}");
+    assert!(counters.contains("messages: 11"), "{counters}");
+    assert_eq!(
+        out.stderr
+            .lines()
+            .filter(|l| l.starts_with("app:processes "))
+            .count(),
+        2,
+        "{}",
+        out.stderr
+    );
+}
