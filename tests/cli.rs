@@ -640,7 +640,7 @@ fn load_syntax_errors_name_the_chunk_and_line_as_luau_does() {
     );
     assert_eq!(
         out.ok(),
-        "(load):1: Expected identifier when parsing expression, got <eof>\n\
+        "[string \"x = \"]:1: Expected identifier when parsing expression, got <eof>\n\
          chunky:3: Expected identifier when parsing expression, got <eof>\n"
     );
 }

@@ -94,7 +94,7 @@ pub struct ProcessEntry {
     /// `namespace:name`.
     pub id: String,
     /// The Luau source text.
-    pub source: String,
+    pub source: Vec<u8>,
     /// The source path relative to the app root, used as the chunk name in error messages.
     pub chunk_name: String,
     /// The source file on disk.
@@ -218,10 +218,14 @@ impl App {
     pub fn load(path: &Path) -> Result<App, LoadError> {
         let mut problems = Vec::new();
         let app = if path.is_file() {
-            if path.extension().is_some_and(|e| e == "lua") {
+            if path.extension().is_some_and(|e| e == "lua" || e == "luau") {
                 zero::load_single_file(path, &mut problems)
             } else {
-                problems.push(Problem::new(path, None, "not a .lua file or a directory"));
+                problems.push(Problem::new(
+                    path,
+                    None,
+                    "not a .lua or .luau file, nor a directory",
+                ));
                 None
             }
         } else if path.is_dir() {
@@ -457,8 +461,9 @@ pub fn is_entry_id(s: &str) -> bool {
 }
 
 /// Reads a source file, recording a problem when it cannot be read.
-fn read_source(path: &Path, problems: &mut Vec<Problem>) -> Option<String> {
-    match std::fs::read_to_string(path) {
+/// The bytes of a source file, as they are: only the compiler decides what is valid Luau.
+fn read_source(path: &Path, problems: &mut Vec<Problem>) -> Option<Vec<u8>> {
+    match std::fs::read(path) {
         Ok(text) => Some(text),
         Err(e) => {
             problems.push(Problem::new(path, None, format!("cannot read: {e}")));

@@ -38,7 +38,7 @@ pub fn load_single_file(path: &Path, problems: &mut Vec<Problem>) -> Option<App>
 pub fn load_directory(dir: &Path, problems: &mut Vec<Problem>) -> Option<App> {
     let files = walk(
         dir,
-        &|p| p.extension().is_some_and(|e| e == "lua"),
+        &|p| p.extension().is_some_and(|e| e == "lua" || e == "luau"),
         problems,
     );
     if files.is_empty() {
@@ -55,6 +55,18 @@ pub fn load_directory(dir: &Path, problems: &mut Vec<Problem>) -> Option<App> {
         if let Some(id) = entry_id(&rel, &file, problems)
             && let Some(source) = read_source(&file, problems)
         {
+            if let Some(Entry { file: other, .. }) = entries.get(&id) {
+                problems.push(Problem::new(
+                    &file,
+                    None,
+                    format!(
+                        "'{id}' is both {} and {}: keep one",
+                        other.display(),
+                        file.display()
+                    ),
+                ));
+                continue;
+            }
             entries.insert(id.clone(), process_entry(&rel, &file, &id, source));
         }
     }
@@ -68,20 +80,27 @@ pub fn load_files(files: &[(String, String)], problems: &mut Vec<Problem>) -> Op
     for (name, source) in files {
         let file = Path::new(name);
         let rel = relative_name(Path::new(""), file);
-        if !rel.ends_with(".lua") || rel.split('/').any(|p| p.is_empty() || p == "..") {
+        if source_stem(&rel).is_none() || rel.split('/').any(|p| p.is_empty() || p == "..") {
             problems.push(Problem::new(
                 file,
                 None,
-                "an app file must be a relative path ending in .lua",
+                "an app file must be a relative path ending in .lua or .luau",
             ));
             continue;
         }
         if let Some(id) = entry_id(&rel, file, problems) {
-            if entries.contains_key(&id) {
-                problems.push(Problem::new(file, None, format!("'{id}' is given twice")));
+            if let Some(Entry { file: other, .. }) = entries.get(&id) {
+                problems.push(Problem::new(
+                    file,
+                    None,
+                    format!("'{id}' is both {} and {}: keep one", other.display(), name),
+                ));
                 continue;
             }
-            entries.insert(id.clone(), process_entry(&rel, file, &id, source.clone()));
+            entries.insert(
+                id.clone(),
+                process_entry(&rel, file, &id, source.as_bytes().to_vec()),
+            );
         }
     }
     if !problems.is_empty() {
@@ -94,7 +113,7 @@ pub fn load_files(files: &[(String, String)], problems: &mut Vec<Problem>) -> Op
 fn entry_id(rel: &str, file: &Path, problems: &mut Vec<Problem>) -> Option<String> {
     let mut parts: Vec<&str> = rel.split('/').collect();
     let file_name = parts.pop().unwrap_or_default();
-    let stem = file_name.strip_suffix(".lua").unwrap_or(file_name);
+    let stem = source_stem(file_name).unwrap_or(file_name);
     if let Some(bad) = parts.iter().find(|p| !is_segment(p)) {
         problems.push(Problem::new(
             file,
@@ -137,9 +156,16 @@ pub fn empty() -> App {
     directory_app(Path::new(""), BTreeMap::new())
 }
 
+/// The name of a Luau source file without its extension (`.lua` or `.luau`).
+pub fn source_stem(file_name: &str) -> Option<&str> {
+    file_name
+        .strip_suffix(".luau")
+        .or_else(|| file_name.strip_suffix(".lua"))
+}
+
 /// A zero-config entry: method `main`, every module allowed; `chunk_name` is the file's path
 /// relative to the app directory.
-fn process_entry(chunk_name: &str, file: &Path, id: &str, source: String) -> Entry {
+fn process_entry(chunk_name: &str, file: &Path, id: &str, source: Vec<u8>) -> Entry {
     Entry {
         id: id.to_string(),
         kind: EntryKind::Process(Arc::new(ProcessEntry {

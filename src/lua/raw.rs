@@ -264,6 +264,35 @@ impl std::fmt::Debug for Stack<'_> {
     }
 }
 
+/// How Luau shows a chunk name in messages (`luaO_chunkid`): `=name` and `@file` without
+/// their mark, anything else (the source text, when `load` is given no name) as
+/// `[string "first line..."]`, within Luau's 256 bytes.
+pub fn chunk_id(name: &[u8]) -> Vec<u8> {
+    const ID_SIZE: usize = 256;
+    match name.first() {
+        Some(b'=') => name[1..].iter().take(ID_SIZE - 1).copied().collect(),
+        Some(b'@') if name.len() <= ID_SIZE => name[1..].to_vec(),
+        Some(b'@') => {
+            let mut shown = b"...".to_vec();
+            shown.extend_from_slice(&name[name.len() - (ID_SIZE - 1 - 3)..]);
+            shown
+        }
+        _ => {
+            // `[string "` + at most this much + `..."]`, stopping at the first newline.
+            let room = ID_SIZE - "[string \"...\"]".len() - 1;
+            let newline = name.iter().position(|&b| b == b'\n');
+            let end = name.len().min(room).min(newline.unwrap_or(usize::MAX));
+            let mut shown = b"[string \"".to_vec();
+            shown.extend_from_slice(&name[..end]);
+            if end < name.len() {
+                shown.extend_from_slice(b"...");
+            }
+            shown.extend_from_slice(b"\"]");
+            shown
+        }
+    }
+}
+
 impl<'a> Stack<'a> {
     /// The stack of `state`.
     ///
@@ -769,10 +798,7 @@ impl<'a> Stack<'a> {
     /// Compiles Luau source text and pushes the function; `Err` with the compiler's message
     /// (`chunk:line: message`). Never loads bytecode given by a caller.
     pub fn load(self, chunk_name: &[u8], source: &[u8]) -> std::result::Result<(), String> {
-        let shown = match chunk_name.first() {
-            Some(b'@' | b'=') => &chunk_name[1..],
-            _ => chunk_name,
-        };
+        let shown = chunk_id(chunk_name);
         // `rawset` is replaced by a guarded one (vm.rs); without this the compiler would call
         // Luau's own builtin directly ("fastcall") and bypass the guard.
         let bytecode = mlua::chunk::Compiler::new()
@@ -783,7 +809,7 @@ impl<'a> Stack<'a> {
                 // the chunk name goes in front, as `name:12: message`.
                 mlua::Error::SyntaxError { message, .. } => {
                     let sep = if message.starts_with(':') { "" } else { ":" };
-                    format!("{}{sep}{message}", String::from_utf8_lossy(shown))
+                    format!("{}{sep}{message}", String::from_utf8_lossy(&shown))
                 }
                 other => other.to_string(),
             })?;

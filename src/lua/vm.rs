@@ -107,11 +107,12 @@ lua_fn! {
                 super::args::type_name(stack, 1)
             ));
         };
+        // As Luau: without a name, the source itself names the chunk (`[string "…"]`).
+        let source = source.to_vec();
         let name = match stack.bytes(2) {
             Some(name) => name.to_vec(),
-            None => b"=(load)".to_vec(),
+            None => source.clone(),
         };
-        let source = source.to_vec();
         let core = super::run::core()?;
         if let Err(message) = stack.load(&name, &source) {
             stack.push_nil();
@@ -156,9 +157,39 @@ fn native_modules(
     Ok(built)
 }
 
+/// The Luau fast flags moonweave turns on (Luau 0.740 leaves them off by default; the `luau`
+/// command line turns every flag on). Each is a fix users of a long-running, memory-limited
+/// runtime need; docs/architecture.md ("Luau") says why each is here.
+pub const LUAU_FLAGS: &[&str] = &[
+    // table.move over a wide, sparse range takes time in the elements, not in the range.
+    "LuauTableMoveTimeoutFix",
+    // A table that cannot grow for lack of memory fails cleanly (memory_limit).
+    "LuauTableRobustOom",
+    // An array part beyond the largest size is refused instead of overflowing.
+    "LuauTableArrayAdjustCheck",
+    // Loops that allocate let the collector step at their back-edge.
+    "LuauBackedgeHeapCheck",
+    // math.noise without its precision loss.
+    "FixMathNoisePrecision",
+];
+
+/// Turns [`LUAU_FLAGS`] on, once per program, before the first VM is made. The names of
+/// flags this Luau does not know are returned.
+pub fn enable_luau_flags() -> &'static [&'static str] {
+    static UNKNOWN: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    UNKNOWN.get_or_init(|| {
+        LUAU_FLAGS
+            .iter()
+            .copied()
+            .filter(|flag| Lua::set_fflag(flag, true).is_err())
+            .collect()
+    })
+}
+
 impl Vm {
     /// Creates and sandboxes the VM of one worker.
     pub fn new(core: &Rc<Core>) -> Result<Rc<Vm>, String> {
+        enable_luau_flags();
         let lua =
             Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default()).map_err(|e| e.to_string())?;
         let main = Stack::main_of(&lua);
@@ -304,10 +335,7 @@ impl Vm {
         let mut result = Err(String::new());
         let protected = raw::protect(main, &mut |stack| {
             result = stack
-                .load(
-                    format!("@{}", entry.chunk_name).as_bytes(),
-                    entry.source.as_bytes(),
-                )
+                .load(format!("@{}", entry.chunk_name).as_bytes(), &entry.source)
                 .map(|()| stack.make_ref(-1));
         });
         if protected.is_err() {
@@ -346,7 +374,8 @@ impl Vm {
 }
 
 /// Compiles `source` as Luau without running it; the error names `chunk_name` and the line.
-pub fn compile_check(chunk_name: &str, source: &str) -> Result<(), String> {
+pub fn compile_check(chunk_name: &str, source: &[u8]) -> Result<(), String> {
+    enable_luau_flags();
     thread_local! {
         static CHECKER: Lua = Lua::new();
     }
@@ -360,4 +389,12 @@ pub fn compile_check(chunk_name: &str, source: &str) -> Result<(), String> {
                 other => other.to_string(),
             })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_flag_moonweave_turns_on_exists_in_this_luau() {
+        assert!(super::enable_luau_flags().is_empty());
+    }
 }

@@ -37,7 +37,8 @@ pub fn supervisor_entry() -> Arc<crate::app::ProcessEntry> {
                     include_str!("spec.luau"),
                     include_str!("supervisor.luau")
                 )
-                .to_string(),
+                .as_bytes()
+                .to_vec(),
                 chunk_name: "moonweave.supervisor".to_string(),
                 path: std::path::PathBuf::new(),
                 method: "main".to_string(),
@@ -56,7 +57,7 @@ pub fn shell_entry() -> Arc<crate::app::ProcessEntry> {
         .get_or_init(|| {
             Arc::new(crate::app::ProcessEntry {
                 id: crate::sched::SHELL_ENTRY.to_string(),
-                source: include_str!("shell.luau").to_string(),
+                source: include_bytes!("shell.luau").to_vec(),
                 chunk_name: "moonweave.shell".to_string(),
                 path: std::path::PathBuf::new(),
                 method: "main".to_string(),
