@@ -31,7 +31,10 @@ fn start(name: &str) -> Runtime {
         Some(app) => (app, Some(1)),
         None => (name, None),
     };
-    let app = app.strip_prefix("cpu_").map_or(app, |_| "cpu");
+    let app = match app {
+        "cpu_native" => "cpu_native",
+        _ => app.strip_prefix("cpu_").map_or(app, |_| "cpu"),
+    };
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("benches/apps")
         .join(app);
@@ -103,6 +106,8 @@ fn cpu_chunk() -> String {
 /// preemption interrupt installed (budget: the default 10,000 checks).
 fn plain_vm_seconds(with_interrupt: bool) -> f64 {
     let lua = mlua::Lua::new();
+    // Bytecode, as moonweave runs code unless a host or a file asks for native code.
+    lua.enable_jit(false);
     if with_interrupt {
         moonweave::__bench::install_preemption(&lua, 10_000).expect("interrupt");
     }
@@ -122,6 +127,12 @@ fn preemption(_: &Runtime) -> f64 {
 fn process_overhead(runtime: &Runtime) -> f64 {
     let plain = plain_vm_seconds(false);
     (run_main(runtime).as_secs_f64() / plain - 1.0) * 100.0
+}
+
+/// Seconds the cpu loop takes as a moonweave process (bytecode, or native code for the
+/// `cpu_native` app, whose host sets `native: true`).
+fn cpu_seconds(runtime: &Runtime) -> f64 {
+    run_main(runtime).as_secs_f64()
 }
 
 /// The costs of the message path (benches/apps/breakdown), in ns, measured on one worker.
@@ -225,6 +236,22 @@ fn main() {
             target: "—",
             lower_is_better: true,
             measure: process_overhead,
+        },
+        Workload {
+            name: "cpu_bytecode",
+            unit: "s for the cpu loop as a process, bytecode",
+            erlang: "—",
+            target: "—",
+            lower_is_better: true,
+            measure: cpu_seconds,
+        },
+        Workload {
+            name: "cpu_native",
+            unit: "s for the cpu loop as a process, native code",
+            erlang: "—",
+            target: "—",
+            lower_is_better: true,
+            measure: cpu_seconds,
         },
     ];
     println!(

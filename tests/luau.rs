@@ -198,3 +198,51 @@ fn table_move_over_a_wide_sparse_range_moves_the_elements_there_are() {
     );
     assert_eq!(out.ok(), "a\tb\tnil\n");
 }
+
+#[test]
+fn native_code_is_preempted_like_bytecode() {
+    // One worker: main gets the worker back only if the native busy loop is preempted.
+    let out = common::app(&[(
+        "main.lua",
+        r#"--!native
+return function(role)
+    if role == "spinner" then
+        local x = 0
+        while true do x += 1 end
+    end
+    local spinner = process.spawn("app:main", "app:processes", "spinner")
+    require("time").sleep(20)
+    process.terminate(spinner)
+    print("preempted")
+end"#,
+    )])
+    .run(&["--workers", "1"]);
+    assert_eq!(out.ok(), "preempted\n");
+}
+
+#[test]
+fn a_native_host_runs_its_code_natively_with_the_same_results() {
+    let source =
+        "return function() local t = 0 for i = 1, 1000 do t += i % 7 end return t % 256 end";
+    let native = app(&[
+        (
+            "app.yaml",
+            "namespace: app\nentries:\n  - { name: processes, kind: process.host, host: { native: true } }\n  - { name: main, kind: process.lua, source: file://main.lua }\n",
+        ),
+        ("main.lua", source),
+    ]);
+    let bytecode = run_main(source, &[]);
+    assert_eq!(native.run(&[]).code, bytecode.code);
+    let bad = app(&[(
+        "app.yaml",
+        "namespace: app\nentries:\n  - { name: processes, kind: process.host, host: { native: \"yes\" } }\n",
+    )]);
+    let out = common::moonweave(&["check", bad.dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("app.yaml:3: app:processes: host.native must be a boolean"),
+        "{}",
+        out.stderr
+    );
+}

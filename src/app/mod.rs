@@ -124,6 +124,9 @@ pub struct HostConfig {
     pub preemption_budget: u32,
     /// Bytes of Lua heap of each worker VM; 0 means automatic (see [`automatic_memory_limit`]).
     pub memory_limit: u64,
+    /// Whether every source is compiled to native code (where the platform supports it);
+    /// without it only files that start with `--!native` are.
+    pub native: bool,
 }
 
 impl Default for HostConfig {
@@ -135,6 +138,7 @@ impl Default for HostConfig {
             io: false,
             strict: false,
             preemption_budget: 10_000,
+            native: false,
             memory_limit: 0,
         }
     }

@@ -706,6 +706,7 @@ impl FileReader<'_> {
                     .is_some(),
                 "io" => boolean.map(|b| config.io = b).is_some(),
                 "strict" => boolean.map(|b| config.strict = b).is_some(),
+                "native" => boolean.map(|b| config.native = b).is_some(),
                 _ => {
                     self.problem(line(key), format!("{id}: unknown host setting '{k}'"));
                     ok = false;
@@ -714,7 +715,7 @@ impl FileReader<'_> {
             };
             if !valid {
                 let expected = match k.as_str() {
-                    "io" | "strict" => "a boolean",
+                    "io" | "strict" | "native" => "a boolean",
                     "workers" => "an integer from 1 to 1024",
                     "memory_limit" => "a number of bytes or a size such as \"512MB\"",
                     _ => "an integer >= 0",

@@ -797,6 +797,23 @@ impl<'a> Stack<'a> {
 
     /// Compiles Luau source text and pushes the function; `Err` with the compiler's message
     /// (`chunk:line: message`). Never loads bytecode given by a caller.
+    /// Compiles the Luau function on top of the stack to native code, where the platform
+    /// supports it (Luau's code generator; elsewhere it stays bytecode). Whether it was.
+    pub fn compile_native(self) -> bool {
+        if self.kind(-1) != Kind::Function {
+            return false;
+        }
+        // SAFETY: valid state; the value on top is a function; the code generator was created
+        // with the state (mlua's `luau-jit`) and compiles a Luau closure in place.
+        unsafe {
+            if ffi::luau_codegen_supported() == 0 {
+                return false;
+            }
+            ffi::luau_codegen_compile(self.state, -1);
+        }
+        true
+    }
+
     pub fn load(self, chunk_name: &[u8], source: &[u8]) -> std::result::Result<(), String> {
         let shown = chunk_id(chunk_name);
         // `rawset` is replaced by a guarded one (vm.rs); without this the compiler would call

@@ -37,6 +37,8 @@ pub struct Vm {
     chunks: RefCell<HashMap<String, Rc<LuaRef>>>,
     /// The modules `require` gives.
     pub(crate) modules: modules::Modules,
+    /// Whether the host compiles every source to native code (`native: true`).
+    native: bool,
 }
 
 thread_local! {
@@ -221,6 +223,7 @@ impl Vm {
             env_metatable,
             chunks: RefCell::default(),
             modules,
+            native: core.config().native,
         });
         VM.with(|v| {
             let _ = v.set(vm.clone());
@@ -332,11 +335,17 @@ impl Vm {
             return Ok(chunk.clone());
         }
         let main = self.main;
+        let native = self.native;
         let mut result = Err(String::new());
         let protected = raw::protect(main, &mut |stack| {
             result = stack
                 .load(format!("@{}", entry.chunk_name).as_bytes(), &entry.source)
-                .map(|()| stack.make_ref(-1));
+                .map(|()| {
+                    if native || wants_native(&entry.source) {
+                        stack.compile_native();
+                    }
+                    stack.make_ref(-1)
+                });
         });
         if protected.is_err() {
             let error = errors::exit_error(main, -1, None);
@@ -371,6 +380,24 @@ impl Vm {
             }
         }
     }
+}
+
+/// Whether a source asks for native code: a `--!native` hot comment before its code (Luau's
+/// convention; only comments and blank lines may come before it).
+fn wants_native(source: &[u8]) -> bool {
+    for line in source.split(|&b| b == b'\n') {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        if !line.starts_with(b"--") {
+            return false;
+        }
+        if line.starts_with(b"--!native") {
+            return true;
+        }
+    }
+    false
 }
 
 /// Compiles `source` as Luau without running it; the error names `chunk_name` and the line.
