@@ -246,3 +246,31 @@ fn a_native_host_runs_its_code_natively_with_the_same_results() {
         out.stderr
     );
 }
+
+#[test]
+fn a_traceback_shows_the_frames_plain_luau_shows() {
+    let source = "local function inner()\n    error('deep')\nend\nlocal function outer()\n    inner()\nend\nreturn function() outer() end\n";
+    // Plain Luau: the same functions, the traceback taken where the error is handled.
+    let lua = mlua::Lua::new();
+    let main: mlua::Function = lua.load(source).set_name("@main.lua").eval().unwrap();
+    lua.globals().set("main", main).unwrap();
+    let plain: String = lua
+        .load("return select(2, xpcall(main, debug.traceback))")
+        .eval()
+        .unwrap();
+    let frames = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| l.starts_with("main.lua:") && !l.contains(": deep"))
+            .collect()
+    };
+    let out = run_main(source, &[]);
+    let shown: String = out
+        .stderr
+        .lines()
+        .map(|l| l.rsplit_once('/').map_or(l, |(_, file)| file))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(frames(&shown), frames(&plain), "{shown}\n---\n{plain}");
+    assert_eq!(frames(&plain).len(), 3, "{plain}");
+}
