@@ -358,3 +358,23 @@ fn a_created_coroutine_resumed_from_a_native_callback_may_run_long() {
     );
     assert_eq!(out.ok(), "a30000000b30000000\nafter a plain yield\n");
 }
+
+#[test]
+fn a_deadlock_is_reported_once_the_last_timer_that_could_wake_it_has_fired() {
+    // The time.after channel fires with nobody receiving it; after that nothing can wake the
+    // blocked task.
+    let out = common::run_main(
+        r#"return function()
+            local ch = channel.new()
+            local _timeout = require("time").after(10)
+            ch:receive()
+        end"#,
+        &[],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("deadlock: all tasks are blocked"),
+        "{}",
+        out.stderr
+    );
+}

@@ -318,6 +318,11 @@ impl Core {
                         }
                         None => {
                             proc.local.time.remove(due.id);
+                            // That was the last thing that could wake a blocked task: let the
+                            // process look again, so that it reports its deadlock.
+                            if !proc.local.time.can_wake() {
+                                self.schedule(due.slot, proc);
+                            }
                         }
                     }
                 }
