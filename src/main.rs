@@ -138,7 +138,7 @@ struct RunOptions {
 /// Names source files the way the user can open them from where they stand: Lua sees chunk
 /// names relative to the app's root (`worker.lua:4`); what the command line prints puts the
 /// root in front (`examples/app/worker.lua:4`).
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct SourcePaths {
     /// (chunk name, the path to print), longest chunk names first.
     names: Vec<(String, String)>,
@@ -161,7 +161,9 @@ impl SourcePaths {
         SourcePaths { names }
     }
 
-    /// `text` with every `<chunk>:` that starts a word replaced by `<root>/<chunk>:`.
+    /// `text` with every source position `<chunk>:<line>` replaced by `<root>/<chunk>:<line>`,
+    /// where the runtime puts positions: at the start of a line (messages, traceback frames)
+    /// or after an error kind (`[UNKNOWN] main.lua:3: …`). Other text is left as written.
     fn rewrite(&self, text: &[u8]) -> Vec<u8> {
         if self.names.is_empty() {
             return text.to_vec();
@@ -169,13 +171,14 @@ impl SourcePaths {
         let mut out = Vec::with_capacity(text.len() + 32);
         let mut i = 0;
         'scan: while i < text.len() {
-            let starts_word = i == 0
-                || !matches!(text[i - 1], b'/' | b'.' | b'_' | b'-')
-                    && !text[i - 1].is_ascii_alphanumeric();
-            if starts_word {
+            let position = i == 0 || text[i - 1] == b'\n' || text[..i].ends_with(b"] ");
+            if position {
                 for (chunk, shown) in &self.names {
                     let c = chunk.as_bytes();
-                    if text[i..].starts_with(c) && text.get(i + c.len()) == Some(&b':') {
+                    if text[i..].starts_with(c)
+                        && text.get(i + c.len()) == Some(&b':')
+                        && text.get(i + c.len() + 1).is_some_and(u8::is_ascii_digit)
+                    {
                         out.extend_from_slice(shown.as_bytes());
                         i += c.len();
                         continue 'scan;
@@ -192,9 +195,14 @@ impl SourcePaths {
 fn run(path: &Path, options: RunOptions, args: Vec<String>) -> ExitCode {
     // `-`: the program is standard input, run as the zero-config file main.lua.
     let stdin_source = if path == Path::new("-") {
-        let mut source = String::new();
-        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut source) {
+        // Bytes, as a source file's: only the compiler decides what is valid.
+        let mut source = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut source) {
             eprintln!("cannot read the program from standard input: {e}");
+            return ExitCode::from(2);
+        }
+        if source.iter().all(u8::is_ascii_whitespace) {
+            eprintln!("no program on standard input");
             return ExitCode::from(2);
         }
         Some(source)

@@ -675,3 +675,111 @@ fn stats_prints_the_runtimes_counters_when_the_app_exits() {
         out.stderr
     );
 }
+
+#[test]
+fn eval_survives_a_shell_process_that_dies_a_result_it_cannot_show_and_a_spoofed_answer() {
+    let out = moonweave(&["eval", "process.terminate(process.pid())"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("error: the shell process exited: [CANCELED] terminated"),
+        "{}",
+        out.stderr
+    );
+    let out = moonweave(&[
+        "eval",
+        "error(setmetatable({}, {__tostring = function() error('boom') end}))",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = moonweave(&[
+        "eval",
+        "setmetatable({}, {__index = function() error('idx') end, __len = function() return 3 end})",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot show the result"),
+        "{}",
+        out.stderr
+    );
+    // Code answering in the shell's place is not taken for the answer (ids are random).
+    let out = moonweave(&[
+        "eval",
+        "process.send('{app:processes|0x00001}', 'result', {ok = true, text = 'FAKE', id = 1}) return 'real'",
+    ]);
+    assert_eq!(out.ok(), "\"real\"\n");
+}
+
+#[test]
+fn the_shell_starts_a_new_shell_process_when_a_linked_child_kills_it() {
+    let app = app(&[
+        ("main.lua", "return function() end"),
+        ("crash.lua", "return function() error('child failed') end"),
+    ]);
+    let out = moonweave_with_input(
+        &["shell", app.dir.to_str().unwrap()],
+        b"x = 1\nprocess.spawn_linked('app:crash', 'app:processes') process.inbox():receive()\n1 + 1\nx\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[1].starts_with("error: the shell process exited"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[2].starts_with("(a new shell process: {app:processes|0x"),
+        "{}",
+        out.stdout
+    );
+    // The new process has fresh globals.
+    assert_eq!(&lines[3..], ["2", "nil"], "{}", out.stdout);
+}
+
+#[test]
+fn run_dash_takes_bytes_and_refuses_an_empty_program() {
+    let mut source = b"return function() print(#\"".to_vec();
+    source.push(0xff);
+    source.extend_from_slice(b"\") return 0 end");
+    let out = moonweave_with_input(&["run", "-"], &source);
+    assert_eq!(out.ok(), "1\n");
+    let out = moonweave_with_input(&["run", "-"], b"\n\n");
+    assert_eq!(out.code, 2);
+    assert_eq!(out.stderr, "no program on standard input\n");
+}
+
+#[test]
+fn only_source_positions_get_the_app_path_not_user_text() {
+    let app = app(&[(
+        "d/main.lua",
+        "return function()\n    require('logger'):info('user said: main.lua:1: is fine', {file = 'main.lua:1'})\n    error('see main.lua:1: for details', 0)\nend\n",
+    )]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moonweave"))
+        .args(["run", "d"])
+        .current_dir(&app.dir)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("user said: main.lua:1: is fine {\"file\":\"main.lua:1\"}"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: see main.lua:1: for details"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn eval_with_an_unwritable_stdout_does_not_panic() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // no /dev/full on this system
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moonweave"))
+        .args(["eval", "string.rep('x', 100000)"])
+        .stdout(full)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -257,7 +257,7 @@ impl App {
 
     /// The in-memory zero-config app of `(name, source)` files (the embedding API's
     /// `app_file`), compiled.
-    pub fn from_files(files: &[(String, String)]) -> Result<App, LoadError> {
+    pub fn from_files(files: &[(String, Vec<u8>)]) -> Result<App, LoadError> {
         let mut problems = Vec::new();
         match zero::load_files(files, &mut problems) {
             Some(app) if problems.is_empty() => app.compiled(),

@@ -75,7 +75,7 @@ pub fn load_directory(dir: &Path, problems: &mut Vec<Problem>) -> Option<App> {
 
 /// The in-memory form of a directory (the embedding API's `app_file`): `(name, source)` pairs
 /// named as files below the app directory would be (`"lib/strings.lua"` → `app.lib:strings`).
-pub fn load_files(files: &[(String, String)], problems: &mut Vec<Problem>) -> Option<App> {
+pub fn load_files(files: &[(String, Vec<u8>)], problems: &mut Vec<Problem>) -> Option<App> {
     let mut entries = BTreeMap::new();
     for (name, source) in files {
         let file = Path::new(name);
@@ -97,10 +97,7 @@ pub fn load_files(files: &[(String, String)], problems: &mut Vec<Problem>) -> Op
                 ));
                 continue;
             }
-            entries.insert(
-                id.clone(),
-                process_entry(&rel, file, &id, source.as_bytes().to_vec()),
-            );
+            entries.insert(id.clone(), process_entry(&rel, file, &id, source.clone()));
         }
     }
     if !problems.is_empty() {

@@ -35,7 +35,7 @@ enum Source {
     #[default]
     None,
     Path(PathBuf),
-    Files(Vec<(String, String)>),
+    Files(Vec<(String, Vec<u8>)>),
     Both,
 }
 
@@ -90,8 +90,9 @@ impl RuntimeBuilder {
     /// `"lib/strings.lua"` is `app.lib:strings`. Repeatable; not with [`app_path`].
     ///
     /// [`app_path`]: RuntimeBuilder::app_path
-    pub fn app_file(mut self, name: &str, source: &str) -> Self {
-        let file = (name.to_string(), source.to_string());
+    pub fn app_file(mut self, name: &str, source: impl AsRef<[u8]>) -> Self {
+        // A source is bytes, as a file's would be: only the compiler decides what is valid.
+        let file = (name.to_string(), source.as_ref().to_vec());
         self.source = match self.source {
             Source::None => Source::Files(vec![file]),
             Source::Files(mut files) => {

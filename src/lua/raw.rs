@@ -269,6 +269,9 @@ impl std::fmt::Debug for Stack<'_> {
 /// `[string "first line..."]`, within Luau's 256 bytes.
 pub fn chunk_id(name: &[u8]) -> Vec<u8> {
     const ID_SIZE: usize = 256;
+    // luau_load's name stops at a NUL: the same name shows the same way here.
+    let name: Vec<u8> = name.iter().copied().filter(|&b| b != 0).collect();
+    let name = name.as_slice();
     match name.first() {
         Some(b'=') => name[1..].iter().take(ID_SIZE - 1).copied().collect(),
         Some(b'@') if name.len() <= ID_SIZE => name[1..].to_vec(),
