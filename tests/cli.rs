@@ -783,3 +783,24 @@ fn eval_with_an_unwritable_stdout_does_not_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn a_failure_that_kills_a_non_trapping_linked_process_keeps_its_cause_at_error() {
+    let out = run_main(
+        r#"return function(role)
+            if role == "worker" then error("the root cause") end
+            process.set_options({trap_links = false})
+            local w = process.spawn_linked("app:main", "app:processes", "worker")
+            process.inbox():receive()
+        end"#,
+        &[],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.contains(" ERROR ") && l.contains("the root cause")),
+        "{}",
+        out.stderr
+    );
+}

@@ -216,3 +216,37 @@ fn link_and_unlink_rules() {
          NOT_FOUND\n"
     );
 }
+
+#[test]
+fn a_link_made_by_the_other_process_carries_its_failure_both_ways() {
+    // B links A (A made nothing); B fails: A, trapping links, gets LINK_DOWN; a second A that
+    // does not trap links is stopped.
+    let out = common::run_main(
+        r#"return function(role, a)
+            if role == "b" then
+                assert(process.link(a))
+                process.send(a, "linked")
+                error("b fails")
+            end
+            if role == "plain" then
+                process.spawn("app:main", "app:processes", "b", process.pid())
+                process.inbox():receive()
+                process.inbox():receive() -- stopped before anything arrives
+                return
+            end
+            process.set_options({trap_links = true})
+            process.spawn("app:main", "app:processes", "b", process.pid())
+            process.inbox():receive()
+            local ev = process.events():receive()
+            print(ev.kind, string.find(tostring(ev.result.error), "b fails", 1, true) ~= nil)
+            local plain = process.spawn_monitored("app:main", "app:processes", "plain")
+            local exit = process.events():receive()
+            print(exit.from == plain, exit.result.error:kind(), exit.result.error:message())
+        end"#,
+        &[],
+    );
+    assert_eq!(
+        out.ok(),
+        "pid.link.down\ttrue\ntrue\tCANCELED\tlinked process failed\n"
+    );
+}

@@ -101,10 +101,6 @@ pub struct Mailbox {
     pid: Pid,
     /// Processes it monitors: an EXIT from another (after `unmonitor`) is dropped.
     monitoring: HashSet<proc::Pid>,
-    /// Processes it unlinked: a LINK_DOWN from one of them (queued before the unlink) is
-    /// dropped. Links made by the other side (a Lua `process.link`) are not known here, so
-    /// every other LINK_DOWN is a link's.
-    unlinked: HashSet<proc::Pid>,
     /// The earliest cancel deadline received.
     deadline: Option<Instant>,
     /// Whether messages are counted against the host's `mailbox_limit`.
@@ -126,7 +122,6 @@ impl Mailbox {
             shared,
             process,
             monitoring: HashSet::new(),
-            unlinked: HashSet::new(),
             deadline: None,
             counted,
         })
@@ -260,7 +255,8 @@ impl Mailbox {
                 })
             }
             Signal::LinkDown { from, pid, exit } => {
-                if self.unlinked.contains(&pid) {
+                // The shared link set knows links either side made; `unlink` removed it.
+                if !self.process.watchers.take_link(pid) {
                     return None;
                 }
                 let error = match &*exit {
@@ -272,7 +268,10 @@ impl Mailbox {
                     error,
                 })
             }
-            Signal::LinkGone { .. } => None,
+            Signal::LinkGone { pid } => {
+                self.process.watchers.remove_link(pid);
+                None
+            }
             Signal::Cancel { from, deadline } => {
                 if let Some(d) = deadline {
                     self.deadline = Some(self.deadline.map_or(d.at, |old| old.min(d.at)));
@@ -321,10 +320,8 @@ impl Mailbox {
     /// Links with `pid`: its failure arrives as [`Received::LinkDown`], and this process's
     /// `exit(Err(…))` reaches it. `NOT_FOUND` when it is not alive.
     pub fn link(&mut self, pid: &Pid) -> Result<(), ErrorValue> {
-        let target = self.shared.resolve_dest(pid.as_str().as_bytes())?;
         self.shared
             .link_from(&self.process, pid.as_str().as_bytes())?;
-        self.unlinked.remove(&target.pid);
         Ok(())
     }
 
@@ -335,7 +332,6 @@ impl Mailbox {
             target.watchers.remove_link(self.process.pid);
         }
         self.process.watchers.remove_link(id);
-        self.unlinked.insert(id);
         Ok(())
     }
 

@@ -268,7 +268,13 @@ lua_fn! {
         }
         if let Some(trap) = trap {
             let core = core()?;
-            core.with_current(|p| p.local.trap_links = trap);
+            core.with_current(|p| {
+                p.local.trap_links = trap;
+                p.local
+                    .process
+                    .traps_links
+                    .store(trap, std::sync::atomic::Ordering::Relaxed);
+            });
         }
         done(stack)
     }

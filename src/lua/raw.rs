@@ -283,7 +283,7 @@ pub fn chunk_id(name: &[u8]) -> Vec<u8> {
         _ => {
             // `[string "` + at most this much + `..."]`, stopping at the first newline.
             let room = ID_SIZE - "[string \"...\"]".len() - 1;
-            let newline = name.iter().position(|&b| b == b'\n');
+            let newline = name.iter().position(|&b| b == b'\n' || b == b'\r');
             let end = name.len().min(room).min(newline.unwrap_or(usize::MAX));
             let mut shown = b"[string \"".to_vec();
             shown.extend_from_slice(&name[..end]);
@@ -798,16 +798,16 @@ impl<'a> Stack<'a> {
         unsafe { ffi::lua_pushcclosurek(self.state, f, name.as_ptr(), n, None) }
     }
 
-    /// Compiles Luau source text and pushes the function; `Err` with the compiler's message
-    /// (`chunk:line: message`). Never loads bytecode given by a caller.
     /// Compiles the Luau function on top of the stack to native code, where the platform
     /// supports it (Luau's code generator; elsewhere it stays bytecode). Whether it was.
     pub fn compile_native(self) -> bool {
-        if self.kind(-1) != Kind::Function {
+        // SAFETY: valid state and index; `lua_iscfunction` only reads the value's tag.
+        if self.kind(-1) != Kind::Function || unsafe { ffi::lua_iscfunction(self.state, -1) } != 0 {
             return false;
         }
-        // SAFETY: valid state; the value on top is a function; the code generator was created
-        // with the state (mlua's `luau-jit`) and compiles a Luau closure in place.
+        // SAFETY: valid state; the value on top is a Luau closure (a function that is not a C
+        // function), which is what the code generator compiles in place; it was created with
+        // the state (mlua's `luau-jit`) wherever `luau_codegen_supported` says it can be.
         unsafe {
             if ffi::luau_codegen_supported() == 0 {
                 return false;
@@ -817,6 +817,8 @@ impl<'a> Stack<'a> {
         true
     }
 
+    /// Compiles Luau source text and pushes the function; `Err` with the compiler's message
+    /// (`chunk:line: message`). Never loads bytecode given by a caller.
     pub fn load(self, chunk_name: &[u8], source: &[u8]) -> std::result::Result<(), String> {
         let shown = chunk_id(chunk_name);
         // `rawset` is replaced by a guarded one (vm.rs); without this the compiler would call

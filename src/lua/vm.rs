@@ -393,7 +393,9 @@ fn wants_native(source: &[u8]) -> bool {
         if !line.starts_with(b"--") {
             return false;
         }
-        if line.starts_with(b"--!native") {
+        if let Some(rest) = line.strip_prefix(b"--!native")
+            && rest.first().is_none_or(u8::is_ascii_whitespace)
+        {
             return true;
         }
     }
@@ -403,19 +405,17 @@ fn wants_native(source: &[u8]) -> bool {
 /// Compiles `source` as Luau without running it; the error names `chunk_name` and the line.
 pub fn compile_check(chunk_name: &str, source: &[u8]) -> Result<(), String> {
     enable_luau_flags();
-    thread_local! {
-        static CHECKER: Lua = Lua::new();
-    }
-    CHECKER.with(|lua| {
-        lua.load(source)
-            .set_name(format!("@{chunk_name}"))
-            .into_function()
-            .map(drop)
-            .map_err(|e| match e {
-                mlua::Error::SyntaxError { message, .. } => message,
-                other => other.to_string(),
-            })
-    })
+    // Compiled, never loaded: no code is made (native or not), and a source is always text.
+    mlua::chunk::Compiler::new()
+        .compile(source)
+        .map(drop)
+        .map_err(|e| match e {
+            mlua::Error::SyntaxError { message, .. } => {
+                let sep = if message.starts_with(':') { "" } else { ":" };
+                format!("{chunk_name}{sep}{message}")
+            }
+            other => other.to_string(),
+        })
 }
 
 #[cfg(test)]

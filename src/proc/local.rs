@@ -310,13 +310,17 @@ impl<V> Local<V> {
                 }
             }
             Signal::LinkDown { from, pid, exit } => {
-                let trap = self.trap_links;
-                let Some(extra) = self.extra.as_deref_mut() else {
-                    return;
-                };
-                if extra.links.remove(&pid) {
-                    if trap {
-                        extra.events.push_back(Event::LinkDown { from, pid, exit });
+                // The shared set knows links either side made; a link undone by `unlink`
+                // is gone from it, so its LINK_DOWN (queued or in flight) is dropped.
+                let linked = self.process.watchers.take_link(pid);
+                if let Some(extra) = self.extra.as_deref_mut() {
+                    extra.links.remove(&pid);
+                }
+                if linked {
+                    if self.trap_links {
+                        self.extra()
+                            .events
+                            .push_back(Event::LinkDown { from, pid, exit });
                     } else if self.kill.is_none() {
                         self.kill = Some(Box::new(ErrorValue::new(
                             ErrorKind::Canceled,
@@ -326,6 +330,7 @@ impl<V> Local<V> {
                 }
             }
             Signal::LinkGone { pid } => {
+                self.process.watchers.remove_link(pid);
                 if let Some(extra) = self.extra.as_deref_mut() {
                     extra.links.remove(&pid);
                 }
@@ -583,7 +588,9 @@ mod tests {
     #[test]
     fn a_link_down_kills_a_process_that_does_not_trap_links() {
         let mut local = local();
+        // A link lives in both sets, as `process.link` makes it.
         local.add_link(Pid(3));
+        local.process.watchers.add_link(Pid(3));
         local.absorb(Signal::LinkDown {
             from: Arc::from("x"),
             pid: Pid(3),

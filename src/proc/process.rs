@@ -157,6 +157,9 @@ pub struct Process {
     pub supervisor: bool,
     /// The mailbox of a process whose code is Rust; `None` for a Lua process.
     pub native: Option<Arc<NativeInbox>>,
+    /// Whether it traps links (a linked failure is an event to it, not its end): copied from
+    /// its options for the exit log, which asks whether a failure is handled by someone.
+    pub traps_links: AtomicBool,
 }
 
 impl std::fmt::Debug for Process {
@@ -187,6 +190,7 @@ impl Process {
             guarded: false,
             supervisor: false,
             native: None,
+            traps_links: AtomicBool::new(false),
         }
     }
 

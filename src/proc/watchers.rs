@@ -89,6 +89,16 @@ impl Watchers {
         self.with(|s| s.links.retain(|&l| l != other));
     }
 
+    /// Removes the link with `other`; whether there was one. A LINK_DOWN counts only while
+    /// its link stands: this set, not who made the link, says so (`unlink` removes it).
+    pub fn take_link(&self, other: Pid) -> bool {
+        self.with(|s| {
+            let before = s.links.len();
+            s.links.retain(|&l| l != other);
+            s.links.len() != before
+        })
+    }
+
     /// Runs `register` (which puts `name` in the registry) and records the name, unless the
     /// process has exited; both happen under this process's lock so an exit cannot slip between.
     pub fn hold_name(&self, name: &[u8], register: impl FnOnce() -> bool) -> Option<bool> {

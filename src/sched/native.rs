@@ -161,6 +161,10 @@ impl Shared {
             Watchers::default(),
         );
         process.native = Some(Arc::new(NativeInbox::default()));
+        // A Rust process always traps links.
+        process
+            .traps_links
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let process = Arc::new(process);
         if !self.table.insert(process.clone()) {
             if limited {

@@ -121,7 +121,11 @@ impl Shared {
         let builtin = entry_id == super::SUPERVISOR_ENTRY;
         let entry = match self.app.entry(entry_id).map(|e| &e.kind) {
             _ if builtin => crate::supervise::supervisor_entry(),
-            _ if entry_id == super::SHELL_ENTRY => crate::supervise::shell_entry(),
+            // The command line's shell: only from outside the runtime's processes (it may use
+            // every module, which a process's own `modules` list may not allow).
+            _ if entry_id == super::SHELL_ENTRY && spawner.is_none() => {
+                crate::supervise::shell_entry()
+            }
             Some(EntryKind::Process(entry)) => entry.clone(),
             Some(other) => {
                 return Err(error(

@@ -185,17 +185,20 @@ impl Shared {
         for name in &farewell.names {
             self.registry.release(name, process.pid);
         }
-        // A failure someone alive hears of (a monitor, a link) is theirs to handle: DEBUG.
-        // One nobody hears of is an ERROR with its traceback.
+        // A failure someone alive handles (a monitor, or a linked process that traps links) is
+        // theirs to handle: DEBUG. One nobody handles (a linked process that does not trap
+        // links dies of it, and logs only "linked process failed") is an ERROR with its
+        // traceback.
         if let Exit::Failed(error) = &exit
             && !process.watched
             && !(process.supervisor && is_give_up(error))
         {
-            let heard = farewell
-                .monitors
-                .iter()
-                .chain(&farewell.links)
-                .any(|&watcher| self.table.get(watcher).is_some());
+            let alive = |pid: &Pid| self.table.get(*pid);
+            let heard = farewell.monitors.iter().any(|p| alive(p).is_some())
+                || farewell.links.iter().any(|p| {
+                    alive(p)
+                        .is_some_and(|l| l.traps_links.load(std::sync::atomic::Ordering::Relaxed))
+                });
             let level = match heard {
                 true => log::Level::Debug,
                 false => log::Level::Error,
@@ -212,13 +215,11 @@ impl Shared {
             deliver(monitor, signal);
         }
         // A process that both monitors and links gets EXIT before LINK_DOWN. Every linked process
-        // forgets the link (its shared set here, its own set through the signal), so that links
-        // to exited processes do not pile up.
+        // forgets the link when the signal reaches it (its shared set says whether the link
+        // still stands then: an `unlink` in between drops the LINK_DOWN), so that links to
+        // exited processes do not pile up.
         let failed = matches!(*exit, Exit::Failed(_));
         for linked in farewell.links {
-            if let Some(other) = self.table.get(linked) {
-                other.watchers.remove_link(process.pid);
-            }
             let signal = match failed {
                 true => Signal::LinkDown {
                     from: process.pid_text.clone(),
