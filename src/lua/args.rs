@@ -60,9 +60,9 @@ pub fn entry_id<'a>(stack: Stack<'a>, index: c_int) -> Option<&'a str> {
     crate::app::is_entry_id(text).then_some(text)
 }
 
-/// A topic: a non-empty string that does not start with `@`.
+/// A topic: a non-empty string that does not start with `@` (the rule every sender shares).
 pub fn topic<'a>(stack: Stack<'a>, index: c_int) -> Option<&'a [u8]> {
-    non_empty(stack, index).filter(|t| t[0] != b'@')
+    stack.bytes(index).filter(|t| crate::sched::valid_topic(t))
 }
 
 /// Raises "too many arguments" when the call got more than `most` arguments (a mistake such

@@ -47,7 +47,7 @@ use std::thread::JoinHandle;
 use crossbeam_deque::{Injector, Stealer, Worker};
 
 pub use self::core::{Core, Proc, current_core};
-pub(crate) use self::native::deadline_exceeded;
+pub(crate) use self::native::{deadline_exceeded, valid_topic};
 pub(crate) use self::spawn::Spawn;
 pub use self::spawn::{ExitWatch, SpawnExtras};
 pub use self::stats::{Stats, WorkerStats};
