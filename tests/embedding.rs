@@ -889,6 +889,27 @@ fn a_native_module_may_not_hide_a_file_of_the_app() {
 
 #[cfg(feature = "serde")]
 #[test]
+fn serde_keeps_non_finite_numbers_and_number_keys() {
+    use std::collections::BTreeMap;
+    let v = moonweave::to_value(&vec![1.0, f64::NAN, f64::INFINITY]).unwrap();
+    assert!(v.index(2).and_then(Value::as_f64).is_some_and(f64::is_nan));
+    assert_eq!(v.index(3).and_then(Value::as_f64), Some(f64::INFINITY));
+    let m: BTreeMap<i32, String> = [(1, "one".to_string()), (-5, "minus".to_string())].into();
+    let v = moonweave::to_value(&m).unwrap();
+    assert_eq!(v.index(1).and_then(Value::as_str), Some("one"));
+    assert_eq!(
+        moonweave::from_value::<BTreeMap<i32, String>>(&v).unwrap(),
+        m
+    );
+    let b: BTreeMap<bool, i32> = [(true, 3)].into();
+    assert_eq!(
+        moonweave::to_value(&b).unwrap_err().kind,
+        ErrorKind::Invalid
+    );
+}
+
+#[cfg(feature = "serde")]
+#[test]
 fn serde_refuses_integers_a_lua_number_cannot_hold() {
     assert!(moonweave::to_value(&(1u64 << 53)).is_ok());
     assert_eq!(

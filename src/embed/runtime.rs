@@ -121,6 +121,14 @@ impl RuntimeBuilder {
     /// Loads and checks the app, starts every host and the services, and returns once they
     /// run. A load problem is `INVALID` with the text `moonweave check` prints.
     pub fn build(self) -> Result<Runtime, ErrorValue> {
+        if let Some(n) = self.workers
+            && !(1..=crate::sched::MAX_WORKERS).contains(&n)
+        {
+            return Err(invalid(format!(
+                "workers must be from 1 to {}, not {n}",
+                crate::sched::MAX_WORKERS
+            )));
+        }
         let load_error = |e: crate::app::LoadError| invalid(e.to_string());
         let app = match self.source {
             Source::None => App::empty(),

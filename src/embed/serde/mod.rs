@@ -3,6 +3,8 @@
 //! sequences are array tables (from key 1), `None` and `()` are nil; an empty table reads as
 //! whatever the target expects (an empty sequence or an empty map).
 
+mod ser;
+
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 use serde::{Deserializer, Serialize};
 
@@ -28,48 +30,9 @@ fn invalid(message: impl std::fmt::Display) -> ErrorValue {
 /// assert!(v.get("note").is_none());
 /// ```
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, ErrorValue> {
-    let json = serde_json::to_value(value).map_err(invalid)?;
-    from_json(json)
-}
-
-fn from_json(json: serde_json::Value) -> Result<Value, ErrorValue> {
-    Ok(match json {
-        serde_json::Value::Null => Value::Nil,
-        serde_json::Value::Bool(b) => Value::Boolean(b),
-        serde_json::Value::Number(n) => {
-            let exact = match (n.as_i64(), n.as_u64()) {
-                (Some(i), _) => i.unsigned_abs() <= 1 << 53,
-                (None, Some(u)) => u <= 1 << 53,
-                _ => true,
-            };
-            if !exact {
-                return Err(invalid(format!(
-                    "{n} is beyond ±2^53: a Lua number cannot hold it exactly"
-                )));
-            }
-            Value::Number(n.as_f64().unwrap_or(f64::NAN))
-        }
-        serde_json::Value::String(s) => Value::from(s),
-        serde_json::Value::Array(items) => Value::Table(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| Ok((Value::Number((i + 1) as f64), from_json(item)?)))
-                .filter(|pair: &Result<(Value, Value), ErrorValue>| {
-                    !matches!(pair, Ok((_, Value::Nil)))
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        serde_json::Value::Object(fields) => Value::Table(
-            fields
-                .into_iter()
-                .map(|(k, v)| Ok((Value::from(k), from_json(v)?)))
-                .filter(|pair: &Result<(Value, Value), ErrorValue>| {
-                    !matches!(pair, Ok((_, Value::Nil)))
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-    })
+    value
+        .serialize(ser::ValueSerializer)
+        .map_err(|e| invalid(e.0))
 }
 
 /// `value` as a `T`: `INVALID` naming what does not fit.
@@ -84,7 +47,7 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, ErrorValue> {
     T::deserialize(ValueDeserializer(value)).map_err(|e| invalid(e.0))
 }
 
-/// A deserialisation error's text.
+/// A (de)serialisation error's text.
 #[derive(Debug)]
 struct Error(String);
 
@@ -97,6 +60,12 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl de::Error for Error {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        Error(msg.to_string())
+    }
+}
+
+impl serde::ser::Error for Error {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
         Error(msg.to_string())
     }
