@@ -146,14 +146,12 @@ impl Mailbox {
         topic: &str,
         payload: impl Into<Value>,
     ) -> Result<(), ErrorValue> {
-        let payload = payload.into();
-        payload.check_copyable()?;
         let dest = dest.into();
-        self.shared.send_outside(
+        self.shared.send_value(
             Some(&self.process),
             dest.as_bytes(),
             topic.as_bytes(),
-            Payload::One(payload),
+            payload.into(),
         )
     }
 

@@ -11,7 +11,7 @@ use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::{Deadline, Exit, Signal};
 use crate::sched::{ModuleFactory, NativeModule, Options, Scheduler, Shared, Spawn, Stats};
 use crate::supervise::Services;
-use crate::value::{Payload, Value};
+use crate::value::Value;
 
 /// How long processes have to exit after the shutdown CANCEL (app-format.md §5).
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -323,17 +323,10 @@ impl Handle {
         topic: &str,
         payload: impl Into<Value>,
     ) -> Result<(), ErrorValue> {
-        let payload = payload.into();
-        payload.check_copyable()?;
         let dest = dest.into();
         // Messages still flow during the graceful shutdown, as between Lua processes.
         self.shared
-            .send_outside(
-                None,
-                dest.as_bytes(),
-                topic.as_bytes(),
-                Payload::One(payload),
-            )
+            .send_value(None, dest.as_bytes(), topic.as_bytes(), payload.into())
             .map_err(|e| match self.shared.failure() {
                 Some(_) => not_running(&self.shared),
                 None => e,

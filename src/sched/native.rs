@@ -13,7 +13,7 @@ use super::{Shared, error};
 use crate::bytes::Bytes;
 use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::{Envelope, Exit, NativeInbox, Pid, Process, Sender, Signal, Watchers, pid};
-use crate::value::Payload;
+use crate::value::{Payload, Value};
 
 /// The entry id a Rust process's failure is logged with.
 pub const NATIVE_ENTRY: &str = "rust";
@@ -83,6 +83,19 @@ impl Shared {
             Some(host) => sender.pid.format(&host.id),
             None => sender.pid.format("?"),
         }
+    }
+
+    /// Sends `payload` (a value built in Rust, checked first) from the Rust process `from`, or
+    /// from nobody.
+    pub(crate) fn send_value(
+        &self,
+        from: Option<&Process>,
+        dest: &[u8],
+        topic: &[u8],
+        payload: Value,
+    ) -> Result<(), ErrorValue> {
+        payload.check_copyable()?;
+        self.send_outside(from, dest, topic, Payload::One(payload))
     }
 
     /// Sends a message from outside any Lua process: from the Rust process `from`, or from
@@ -277,6 +290,13 @@ impl Shared {
                 "register: a name must be a non-empty string that does not start with '{'",
             ));
         }
+        self.take_name(process, name)
+    }
+
+    /// Registers `name` for `process` under its watcher lock (so that an exit cannot slip
+    /// between): `ALREADY_EXISTS` when another process holds it, `NOT_FOUND` once `process`
+    /// has exited. The checks of the caller (name, permission) come first.
+    pub(crate) fn take_name(&self, process: &Process, name: &[u8]) -> Result<(), ErrorValue> {
         let held = process
             .watchers
             .hold_name(name, || self.registry.insert(name, process.pid).is_ok());

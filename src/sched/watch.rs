@@ -150,19 +150,7 @@ impl Core {
         // After the PID is checked (a malformed or dead one is INVALID or NOT_FOUND whatever
         // the scope), before anything is registered.
         self.permit(Permission::Register, name)?;
-        let held = target.watchers.hold_name(name, || {
-            self.shared.registry.insert(name, target.pid).is_ok()
-        });
-        match held {
-            Some(true) => Ok(()),
-            Some(false) => {
-                let mut message = b"the name '".to_vec();
-                message.extend_from_slice(name);
-                message.extend_from_slice(b"' is registered by another process");
-                Err(error(ErrorKind::AlreadyExists, message))
-            }
-            None => Err(not_found(target.pid_text.as_bytes())),
-        }
+        self.shared.take_name(&target, name)
     }
 
     /// `process.registry.lookup(name)`.
