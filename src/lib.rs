@@ -31,6 +31,7 @@
 
 pub mod app;
 mod bytes;
+pub(crate) mod dist;
 mod duration;
 mod embed;
 mod error;

@@ -48,6 +48,8 @@ enum Command {
         /// Lowest level of log lines written to stderr.
         #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
         log_level: String,
+        #[command(flatten)]
+        node: NodeArgs,
         /// Arguments passed to the exec entry's function, as strings.
         #[arg(last = true)]
         args: Vec<String>,
@@ -77,6 +79,49 @@ enum Command {
     },
 }
 
+/// Starting the runtime as a node of an Erlang cluster (docs/src/distribution.md).
+#[derive(clap::Args, Default)]
+struct NodeArgs {
+    /// Run as the hidden node NAME of an Erlang cluster: name@host, or a name completed with
+    /// this machine's full host name.
+    #[arg(long, value_name = "NAME", conflicts_with = "sname")]
+    name: Option<String>,
+    /// Run as a node with a short name: name@host, or a name completed with the host name up
+    /// to its first dot (as `erl -sname`).
+    #[arg(long, value_name = "NAME")]
+    sname: Option<String>,
+    /// The cluster's cookie (default: $MOONWEAVE_COOKIE, else ~/.erlang.cookie).
+    #[arg(long, value_name = "COOKIE")]
+    cookie: Option<String>,
+    /// Seconds of silence after which a connected node is down (Erlang's net_ticktime).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    net_ticktime: Option<u32>,
+}
+
+impl NodeArgs {
+    /// `builder` made a node as asked, or an error for options that need a node name.
+    fn apply(
+        &self,
+        mut builder: moonweave::RuntimeBuilder,
+    ) -> Result<moonweave::RuntimeBuilder, &'static str> {
+        builder = match (&self.name, &self.sname) {
+            (Some(name), _) => builder.node(name),
+            (None, Some(name)) => builder.short_node(name),
+            (None, None) if self.cookie.is_some() || self.net_ticktime.is_some() => {
+                return Err("--cookie and --net-ticktime need --name or --sname");
+            }
+            (None, None) => return Ok(builder),
+        };
+        if let Some(cookie) = &self.cookie {
+            builder = builder.cookie(cookie);
+        }
+        if let Some(seconds) = self.net_ticktime {
+            builder = builder.net_ticktime(std::time::Duration::from_secs(seconds.into()));
+        }
+        Ok(builder)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -98,12 +143,14 @@ fn main() -> ExitCode {
             stats,
             args,
             log_level,
+            node,
         } => {
             let options = RunOptions {
                 exec,
                 workers,
                 strict,
                 stats,
+                node,
                 log_level: moonweave::log::Level::from_name(&log_level),
             };
             run(&path, options, args)
@@ -133,6 +180,7 @@ struct RunOptions {
     strict: bool,
     stats: bool,
     log_level: moonweave::log::Level,
+    node: NodeArgs,
 }
 
 /// Names source files the way the user can open them from where they stand: Lua sees chunk
@@ -273,6 +321,13 @@ fn run(path: &Path, options: RunOptions, args: Vec<String>) -> ExitCode {
     if let Some(n) = options.workers {
         builder = builder.workers(n as usize);
     }
+    let builder = match options.node.apply(builder) {
+        Ok(builder) => builder,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -47,6 +47,9 @@ pub struct RuntimeBuilder {
     strict: bool,
     source: Source,
     modules: Vec<NativeModule>,
+    node: Option<crate::dist::NodeConfig>,
+    cookie: Option<String>,
+    ticktime: Option<Duration>,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -63,6 +66,42 @@ impl std::fmt::Debug for RuntimeBuilder {
 }
 
 impl RuntimeBuilder {
+    /// Starts the runtime as a hidden node of an Erlang cluster named `name`: `name@host`, or
+    /// a name completed with this machine's host name (`--name` of the command line). See
+    /// the distribution page of the docs.
+    pub fn node(mut self, name: &str) -> Self {
+        self.node = Some(self.node_config(name, true));
+        self
+    }
+
+    /// [`RuntimeBuilder::node`] completing a bare name with the host name's first part
+    /// (`--sname`).
+    pub fn short_node(mut self, name: &str) -> Self {
+        self.node = Some(self.node_config(name, false));
+        self
+    }
+
+    fn node_config(&self, name: &str, long: bool) -> crate::dist::NodeConfig {
+        crate::dist::NodeConfig {
+            name: name.to_string(),
+            long,
+            cookie: None,
+            ticktime: crate::dist::DEFAULT_TICKTIME,
+        }
+    }
+
+    /// The node's cookie (default: `MOONWEAVE_COOKIE`, else `~/.erlang.cookie`).
+    pub fn cookie(mut self, cookie: &str) -> Self {
+        self.cookie = Some(cookie.to_string());
+        self
+    }
+
+    /// Erlang's `net_ticktime` (default 60 s): a connected node silent this long is down.
+    pub fn net_ticktime(mut self, ticktime: Duration) -> Self {
+        self.ticktime = Some(ticktime);
+        self
+    }
+
     /// Worker threads of every host that does not set `workers` (default: the CPUs).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = Some(n);
@@ -161,10 +200,29 @@ impl RuntimeBuilder {
                 return Err(invalid(format!("module '{name}' is defined twice")));
             }
         }
+        let node = match self.node {
+            Some(mut node) => {
+                node.cookie = self.cookie;
+                if let Some(ticktime) = self.ticktime {
+                    if ticktime < Duration::from_millis(100) {
+                        return Err(invalid("net_ticktime must be at least 100 ms"));
+                    }
+                    node.ticktime = ticktime;
+                }
+                Some(node)
+            }
+            None if self.cookie.is_some() || self.ticktime.is_some() => {
+                return Err(invalid(
+                    "a cookie or net_ticktime needs a node name (RuntimeBuilder::node)",
+                ));
+            }
+            None => None,
+        };
         let options = Options {
             workers: self.workers,
             strict: self.strict,
             modules: self.modules,
+            node,
         };
         Runtime::start(app, options)
     }
@@ -214,6 +272,16 @@ impl Runtime {
             ErrorValue::new(kind, message)
         })?;
         let shared = scheduler.shared();
+        if let Some(config) = &options.node {
+            let node = crate::dist::Node::start(&shared, config).map_err(|e| {
+                let kind = match e {
+                    crate::dist::NodeError::Name(_) => ErrorKind::Invalid,
+                    _ => ErrorKind::Unavailable,
+                };
+                ErrorValue::new(kind, e.to_string())
+            })?;
+            let _ = shared.dist.set(node);
+        }
         let services = Services::boot(shared.clone());
         Ok(Runtime {
             handle: Handle { shared },
@@ -241,6 +309,9 @@ impl Runtime {
         if let Some((mut scheduler, mut services)) = self.running.take() {
             services.stop();
             scheduler.cancel_all(deadline);
+            if let Some(node) = self.handle.shared.dist.get() {
+                node.stop();
+            }
             scheduler.shutdown();
         }
     }

@@ -129,7 +129,11 @@ pub fn register(stack: Stack<'_>) {
 
 /// Pushes the PID text of `sender`.
 fn push_sender(stack: Stack<'_>, core: &Core, sender: Sender) {
-    let text = sender.pid.format(core.host_id(sender.host as usize));
+    let text = if sender.host & crate::dist::REMOTE_SENDER == 0 {
+        sender.pid.format(core.host_id(sender.host as usize))
+    } else {
+        core.shared.sender_text(sender)
+    };
     stack.push_bytes(text.as_bytes());
 }
 

@@ -15,7 +15,7 @@ pub mod tasks;
 pub mod watchers;
 
 pub use local::{Event, Local, TimeEntry, TimeId, TimeKind, Wanted};
-pub use native::{NativeInbox, Taken};
+pub use native::{Forward, NativeInbox, Taken, Watch};
 pub use pid::Pid;
 pub use process::{Context, Deadline, Envelope, Exit, Process, Route, Sender, Signal};
 pub use registry::Registry;

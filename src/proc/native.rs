@@ -20,12 +20,39 @@ use std::task::{Context, Poll, Waker};
 
 use crate::sync::{Condvar, Mutex, MutexGuard};
 
-use super::process::Signal;
+use std::sync::Arc;
+
+use super::process::{Envelope, Process, Signal};
+use crate::error::ErrorValue;
 
 /// The queue of a Rust process's signals, shared by its senders and its owner.
 pub struct NativeInbox {
     state: Mutex<State>,
     ready: Condvar,
+    /// Set for a process that stands for a process of another node: its signals go there
+    /// instead of into the queue.
+    forward: Option<Arc<dyn Forward>>,
+}
+
+/// Where the signals of a process that stands for a process on another node go (`dist`).
+pub trait Forward: Send + Sync {
+    /// A message for the remote process; `Err` when it cannot go (a value with no Erlang
+    /// form): the sender's `send` returns it.
+    fn message(&self, proxy: &Process, envelope: Envelope) -> Result<(), ErrorValue>;
+    /// Any other signal for the remote process.
+    fn signal(&self, proxy: &Process, signal: Signal);
+    /// The local process `watcher` begins or stops watching the remote process; `Err` refuses
+    /// a change the remote side cannot take (a link to a name).
+    fn watch(&self, proxy: &Process, watcher: &Process, change: Watch) -> Result<(), ErrorValue>;
+}
+
+/// A change of a local process's watch over a remote one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    Monitor,
+    Unmonitor,
+    Link,
+    Unlink,
 }
 
 #[derive(Default)]
@@ -58,11 +85,25 @@ impl Default for NativeInbox {
         Self {
             state: Mutex::new(State::default()),
             ready: Condvar::new(),
+            forward: None,
         }
     }
 }
 
 impl NativeInbox {
+    /// The inbox of a process whose signals all go to `forward`.
+    pub fn forwarding(forward: Arc<dyn Forward>) -> NativeInbox {
+        NativeInbox {
+            forward: Some(forward),
+            ..NativeInbox::default()
+        }
+    }
+
+    /// Where its signals go instead of the queue, if anywhere.
+    pub fn forward(&self) -> Option<&Arc<dyn Forward>> {
+        self.forward.as_ref()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -203,6 +203,11 @@ impl Process {
         std::mem::take(&mut *pending)
     }
 
+    /// Where the signals of a process standing for one of another node go, if it is one.
+    pub fn forward(&self) -> Option<&Arc<dyn super::native::Forward>> {
+        self.native.as_ref().and_then(|inbox| inbox.forward())
+    }
+
     /// Where `signal` must go: to the worker that runs the process, or into the pending
     /// signals of a process that has not started.
     pub fn route(&self, signal: Signal) -> Route {

@@ -156,6 +156,8 @@ pub struct Shared {
     pub(crate) services_active: AtomicUsize,
     /// Native modules (`RuntimeBuilder::module`), built in every worker VM.
     pub(crate) native_modules: Vec<NativeModule>,
+    /// This runtime as a node of an Erlang cluster, once started (`--name`).
+    pub(crate) dist: std::sync::OnceLock<Arc<crate::dist::Node>>,
 }
 
 /// A native Lua module: its name and the factory each worker VM runs once.
@@ -251,6 +253,8 @@ pub(crate) struct Options {
     pub strict: bool,
     /// Native modules every worker VM builds.
     pub modules: Vec<NativeModule>,
+    /// Start as a node of an Erlang cluster.
+    pub node: Option<crate::dist::NodeConfig>,
 }
 
 /// The largest number of workers a host may have (app-format.md §2.2).
@@ -336,6 +340,7 @@ impl Scheduler {
             counters: Default::default(),
             services_active: AtomicUsize::new(0),
             native_modules: options.modules.clone(),
+            dist: Default::default(),
         });
         let mut scheduler = Scheduler {
             shared: shared.clone(),
@@ -425,6 +430,7 @@ impl Scheduler {
             counters: Default::default(),
             services_active: AtomicUsize::new(0),
             native_modules: Vec::new(),
+            dist: Default::default(),
         });
         TEST_DEQUE.with(|d| *d.borrow_mut() = Some(deque));
         Ok(Scheduler {

@@ -47,22 +47,30 @@ impl Shared {
     /// The live process `dest` names (a PID text or a registered name), without a cache.
     pub(crate) fn resolve_dest(&self, dest: &[u8]) -> Result<Arc<Process>, ErrorValue> {
         if dest.first() != Some(&b'{') {
-            return self
+            let local = self
                 .registry
                 .lookup(dest)
                 .and_then(|pid| self.table.get(pid))
-                .filter(|p| !p.is_gone())
-                .ok_or_else(|| {
-                    let mut message = b"no process is registered as '".to_vec();
-                    message.extend_from_slice(dest);
-                    message.push(b'\'');
-                    error(ErrorKind::NotFound, message)
-                });
+                .filter(|p| !p.is_gone());
+            if local.is_none()
+                && let Some(remote) = self.dist.get().and_then(|node| node.resolve(dest))
+            {
+                return remote;
+            }
+            return local.ok_or_else(|| {
+                let mut message = b"no process is registered as '".to_vec();
+                message.extend_from_slice(dest);
+                message.push(b'\'');
+                error(ErrorKind::NotFound, message)
+            });
         }
         if dest == super::RUNTIME_PID.as_bytes() {
             return Err(not_found(dest)); // the runtime's PID accepts no messages
         }
         let Some(parsed) = std::str::from_utf8(dest).ok().and_then(pid::parse) else {
+            if let Some(remote) = self.dist.get().and_then(|node| node.resolve(dest)) {
+                return remote;
+            }
             let mut message = b"malformed PID '".to_vec();
             message.extend_from_slice(dest);
             message.push(b'\'');
@@ -79,6 +87,12 @@ impl Shared {
 
     /// The PID text of the sender of a message.
     pub(crate) fn sender_text(&self, sender: Sender) -> String {
+        if sender.host & crate::dist::REMOTE_SENDER != 0 {
+            return match self.dist.get() {
+                Some(node) => node.sender_text(sender),
+                None => "{?}".to_string(),
+            };
+        }
         match self.hosts.get(sender.host as usize) {
             Some(host) => sender.pid.format(&host.id),
             None => sender.pid.format("?"),
@@ -119,6 +133,34 @@ impl Shared {
             ));
         }
         let target = self.resolve_dest(dest)?;
+        let from = from.map(|p| Sender {
+            host: p.host as u32,
+            pid: p.pid,
+        });
+        self.deliver_message(&target, dest, from, Bytes::new(topic), payload)
+    }
+
+    /// Delivers a message from outside any worker (a Rust process, another node) to the
+    /// resolved `target`: the mailbox limit, the count, then the signal.
+    pub(crate) fn deliver_message(
+        &self,
+        target: &Arc<Process>,
+        dest: &[u8],
+        from: Option<Sender>,
+        topic: Bytes,
+        payload: Payload,
+    ) -> Result<(), ErrorValue> {
+        let envelope = Envelope {
+            from,
+            topic,
+            payload,
+        };
+        if let Some(forward) = target.forward() {
+            self.counters
+                .messages_outside
+                .fetch_add(1, Ordering::Relaxed);
+            return forward.message(target, envelope);
+        }
         let limit = self.hosts[target.host].config.mailbox_limit as usize;
         if limit > 0 && !target.reserve_message(limit) {
             let mut message = b"the mailbox of ".to_vec();
@@ -126,19 +168,11 @@ impl Shared {
             message.extend_from_slice(format!(" is full ({limit} messages waiting)").as_bytes());
             return Err(error(ErrorKind::Unavailable, message));
         }
-        let envelope = Envelope {
-            from: from.map(|p| Sender {
-                host: p.host as u32,
-                pid: p.pid,
-            }),
-            topic: Bytes::new(topic),
-            payload,
-        };
         // Counted first: whoever receives it then sees it counted.
         self.counters
             .messages_outside
             .fetch_add(1, Ordering::Relaxed);
-        self.deliver_remote(&target, Signal::Message(envelope));
+        self.deliver_remote(target, Signal::Message(envelope));
         Ok(())
     }
 
@@ -191,9 +225,32 @@ impl Shared {
         Ok(process)
     }
 
+    /// A process that stands for one of another node (its PID text `text`): its signals go
+    /// to `forward`. It is not in the process table: it lives while someone holds it.
+    pub(crate) fn proxy_process(
+        &self,
+        text: Arc<str>,
+        forward: Arc<dyn crate::proc::Forward>,
+    ) -> Arc<Process> {
+        let pid = Pid(self.next_serial.fetch_add(1, Ordering::Relaxed));
+        let host = self.host_index(crate::app::DEFAULT_HOST).unwrap_or(0);
+        let mut process = Process::new(pid, text, host, Watchers::default());
+        process.native = Some(Arc::new(NativeInbox::forwarding(forward)));
+        Arc::new(process)
+    }
+
+    /// Whether the app has a host `id`.
+    pub(crate) fn has_host(&self, id: &str) -> bool {
+        self.host_index(id).is_some()
+    }
+
     /// Hands `signal` to the Rust process `target`: a Kill ends it here and now, anything
     /// else waits in its inbox.
     pub(crate) fn deliver_native(&self, target: &Process, inbox: &NativeInbox, signal: Signal) {
+        if let Some(forward) = inbox.forward() {
+            forward.signal(target, signal);
+            return;
+        }
         match signal {
             Signal::Kill(reason) => self.exit_native(target, Exit::Failed(reason)),
             Signal::Wake => {}
@@ -223,15 +280,52 @@ impl Shared {
         drop(inbox.drain());
         self.counters.exited_outside.fetch_add(1, Ordering::Relaxed);
         self.report_exit(process, NATIVE_ENTRY, exit, farewell, |pid, signal| {
-            if let Some(target) = self.table.get(pid) {
+            if let Some(target) = self.find(pid) {
                 self.deliver_remote(&target, signal);
             }
         });
     }
 
+    /// Ends `proxy` (the remote process it stands for exited, or its node is unreachable):
+    /// its local monitors get EXIT and its links LINK_DOWN, as from any exit.
+    pub(crate) fn end_proxy(&self, proxy: &Process, exit: Exit) {
+        let Some(farewell) = proxy.watchers.exit() else {
+            return;
+        };
+        proxy.set_gone();
+        self.notify_watchers(proxy, exit, farewell, |pid, signal| {
+            if let Some(target) = self.find(pid) {
+                self.deliver_remote(&target, signal);
+            }
+        });
+    }
+
+    /// The live process `pid`: in the table, or a proxy of a remote process someone watches.
+    pub(crate) fn find(&self, pid: Pid) -> Option<Arc<Process>> {
+        self.table
+            .get(pid)
+            .or_else(|| self.dist.get().and_then(|node| node.watched(pid)))
+    }
+
+    /// The proxy `dest` names when it is a process of another node.
+    pub(crate) fn remote_proxy(&self, dest: &[u8]) -> Option<Arc<Process>> {
+        self.dist
+            .get()?
+            .resolve(dest)?
+            .ok()
+            .filter(|p| p.forward().is_some())
+    }
+
     /// `terminate` from outside any process (the embedding API): as
     /// [`Core::terminate_process`](super::Core), delivering the Kill from this thread.
     pub(crate) fn terminate_outside(&self, target: &Arc<Process>) -> bool {
+        if let Some(forward) = target.forward() {
+            forward.signal(
+                target,
+                Signal::Kill(error(ErrorKind::Canceled, "terminated")),
+            );
+            return true;
+        }
         let Some(names) = target.watchers.terminate() else {
             return false;
         };
@@ -267,6 +361,9 @@ impl Shared {
         if !target.watchers.add_monitor(me.pid) {
             return Err(not_found(dest));
         }
+        if let Some(forward) = target.forward() {
+            forward.watch(&target, me, crate::proc::Watch::Monitor)?;
+        }
         Ok(true)
     }
 
@@ -275,6 +372,9 @@ impl Shared {
         let target = self.resolve_dest(dest)?;
         if target.pid == me.pid {
             return Ok(false);
+        }
+        if let Some(forward) = target.forward() {
+            forward.watch(&target, me, crate::proc::Watch::Link)?;
         }
         if !crate::proc::watchers::link(&me.watchers, me.pid, &target.watchers, target.pid) {
             return Err(not_found(dest));

@@ -76,8 +76,12 @@ impl Core {
                 if !process.is_gone() {
                     return Ok(process.clone());
                 }
+                let remote = process.forward().is_some();
                 cache.forget(key);
-                return Err(gone(dest));
+                // A process of another node whose proxy ended is reached through a new one.
+                if !remote {
+                    return Err(gone(dest));
+                }
             }
         }
         let process = self.resolve_pid(dest)?;
@@ -99,6 +103,11 @@ impl Core {
         dest: &[u8],
         envelope: Envelope,
     ) -> Result<(), ErrorValue> {
+        if let Some(forward) = target.forward() {
+            // A process of another node: the message goes to its connection.
+            super::stats::bump(&self.counters().messages);
+            return forward.message(target, envelope);
+        }
         let limit = self.shared.hosts[target.host].config.mailbox_limit as usize;
         if limit > 0 && !target.reserve_message(limit) {
             let mut message = b"the mailbox of ".to_vec();
@@ -134,7 +143,7 @@ impl Core {
 
     /// Delivers `signal` to the live process `pid`, if there is one.
     pub(super) fn deliver_to(&self, pid: crate::proc::Pid, signal: Signal) {
-        if let Some(target) = self.shared.table.get(pid) {
+        if let Some(target) = self.shared.find(pid) {
             self.deliver(&target, signal);
         }
     }

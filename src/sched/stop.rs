@@ -82,6 +82,11 @@ impl Core {
             });
             return Ok(true);
         }
+        if let Some(forward) = target.forward() {
+            // A process of another node: an exit signal `kill` goes to it.
+            forward.signal(&target, Signal::Kill(terminated()));
+            return Ok(false);
+        }
         if !self.terminate_process(&target) {
             return Err(not_found(dest));
         }
@@ -205,6 +210,21 @@ impl Shared {
             };
             log::process_failed(&process.pid_text, entry_id, error, level);
         }
+        let exit = self.notify_watchers(process, exit, farewell, deliver);
+        if process.watched {
+            self.notify_exit(process.pid, &exit);
+        }
+    }
+
+    /// Sends each monitor in `farewell` its EXIT and each link its LINK_DOWN (or LinkGone
+    /// after a normal exit), through `deliver`; the exit, shared.
+    pub(crate) fn notify_watchers(
+        &self,
+        process: &Process,
+        exit: Exit,
+        farewell: crate::proc::Farewell,
+        deliver: impl Fn(Pid, Signal),
+    ) -> Arc<Exit> {
         let exit = Arc::new(exit);
         for monitor in farewell.monitors {
             let signal = Signal::Exit {
@@ -230,9 +250,7 @@ impl Shared {
             };
             deliver(linked, signal);
         }
-        if process.watched {
-            self.notify_exit(process.pid, &exit);
-        }
+        exit
     }
 }
 

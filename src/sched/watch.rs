@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::core::Core;
 use super::error;
 use crate::error::{ErrorKind, ErrorValue};
-use crate::proc::{Pid, Process, pid};
+use crate::proc::{Pid, Process, Watch, pid};
 use crate::security::Permission;
 
 fn outside_process() -> ErrorValue {
@@ -42,12 +42,24 @@ impl Core {
             return Err(not_found(dest));
         }
         self.with_current(|p| p.local.add_monitor(target.pid));
+        if let Some(forward) = target.forward() {
+            forward.watch(&target, &me, Watch::Monitor)?;
+        }
         Ok(())
     }
 
     /// `process.unmonitor(dest)`: idempotent; also drops an EXIT already queued.
     pub fn unmonitor(&self, dest: &[u8]) -> Result<(), ErrorValue> {
         let me = self.current_process().ok_or_else(outside_process)?;
+        if let Some(proxy) = self.shared.remote_proxy(dest) {
+            self.permit(Permission::Unmonitor, proxy.pid_text.as_bytes())?;
+            proxy.watchers.remove_monitor(me.pid);
+            self.with_current(|p| p.local.remove_monitor(proxy.pid));
+            if let Some(forward) = proxy.forward() {
+                forward.watch(&proxy, &me, Watch::Unmonitor)?;
+            }
+            return Ok(());
+        }
         let Some((pid, text)) = self.pid_of(dest)? else {
             return Ok(());
         };
@@ -67,6 +79,9 @@ impl Core {
         if target.pid == me.pid {
             return Ok(());
         }
+        if let Some(forward) = target.forward() {
+            forward.watch(&target, &me, Watch::Link)?;
+        }
         if !crate::proc::watchers::link(&me.watchers, me.pid, &target.watchers, target.pid) {
             return Err(not_found(dest));
         }
@@ -77,6 +92,16 @@ impl Core {
     /// `process.unlink(dest)`: idempotent; also drops a LINK_DOWN already queued.
     pub fn unlink(&self, dest: &[u8]) -> Result<(), ErrorValue> {
         let me = self.current_process().ok_or_else(outside_process)?;
+        if let Some(proxy) = self.shared.remote_proxy(dest) {
+            self.permit(Permission::Unlink, proxy.pid_text.as_bytes())?;
+            proxy.watchers.remove_link(me.pid);
+            me.watchers.remove_link(proxy.pid);
+            self.with_current(|p| p.local.remove_link(proxy.pid));
+            if let Some(forward) = proxy.forward() {
+                forward.watch(&proxy, &me, Watch::Unlink)?;
+            }
+            return Ok(());
+        }
         let Some((pid, text)) = self.pid_of(dest)? else {
             return Ok(());
         };

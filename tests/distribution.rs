@@ -1,0 +1,471 @@
+//! Distribution (docs/src/distribution.md): moonweave nodes and real Erlang/OTP nodes on
+//! loopback, started by each test with its own names and a shared cookie.
+//!
+//! These tests need `erl` and `epmd` (Debian's `erlang-base`, which `.ci/run` installs); where
+//! they are missing each test prints a SKIP line and passes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{TestApp, app, moonweave};
+
+const COOKIE: &str = "moonweave-test-cookie";
+/// How long a node may take to print what a test waits for before the test fails: a bound
+/// on a hang, not a measure of speed.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// Whether Erlang/OTP is here; prints the skip line when it is not.
+fn erlang_here(test: &str) -> bool {
+    let here = on_path("erl") && on_path("epmd");
+    if !here {
+        eprintln!("SKIP {test}: needs Erlang/OTP (erl and epmd; apt-get install erlang-base)");
+    }
+    here
+}
+
+/// A node name unique to this test run.
+fn node_name(tag: &str) -> String {
+    format!("{tag}{}@127.0.0.1", std::process::id())
+}
+
+/// A running node (Erlang or moonweave) whose output lines the test reads.
+struct Node {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Node {
+    fn start(mut command: Command) -> Node {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the node starts");
+        let (send, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let collected = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                collected
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Node {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// An Erlang node `name` running `eval` (Erlang expressions, as `erl -eval`).
+    fn erlang(name: &str, eval: &str, ticktime: Option<u32>) -> Node {
+        let mut command = Command::new("erl");
+        command.args(["-name", name, "-setcookie", COOKIE, "-noshell", "-hidden"]);
+        if let Some(seconds) = ticktime {
+            command.args(["-kernel", "net_ticktime", &seconds.to_string()]);
+        }
+        command.args(["-eval", eval]);
+        Node::start(command)
+    }
+
+    /// `moonweave run --name name <app>` with `extra` options.
+    fn moonweave(name: &str, app: &TestApp, extra: &[&str]) -> Node {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_moonweave"));
+        command.args(["run", "--name", name, "--cookie", COOKIE]);
+        command.args(extra);
+        command.arg(&app.dir);
+        Node::start(command)
+    }
+
+    /// The next line containing `needle` (earlier lines are kept for the failure message).
+    fn expect(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {needle:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.seen.join("\n"),
+                    self.stderr.lock().unwrap()
+                ),
+            }
+        }
+    }
+
+    /// Sends the signal `name` (`KILL`, `STOP`, `CONT`) to the node's OS process.
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the node to exit; its exit code.
+    fn wait(mut self) -> i32 {
+        let (send, done) = mpsc::channel();
+        let mut child = std::mem::replace(
+            &mut self.child,
+            Command::new("true").spawn().expect("true runs"),
+        );
+        std::thread::spawn(move || {
+            let _ = send.send(child.wait().map(|s| s.code().unwrap_or(-1)));
+        });
+        match done.recv_timeout(PATIENCE) {
+            Ok(Ok(code)) => code,
+            _ => panic!(
+                "the node did not exit\nstdout:\n{}\nstderr:\n{}",
+                self.seen.join("\n"),
+                self.stderr.lock().unwrap()
+            ),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An Erlang node that serves `echo` (`{ping, From, X}` → `{pong, X, self()}`) and `maker`
+/// (`{victim, From}` → `{victim, P}` for a new process P that exits with `boom` on `{go}`),
+/// and prints `ready`.
+fn erlang_peer(name: &str, ticktime: Option<u32>) -> Node {
+    let eval = "
+        register(echo, spawn(fun Loop() ->
+            receive {ping, From, X} -> From ! {pong, X, self()}, Loop() end end)),
+        register(maker, spawn(fun Loop() ->
+            receive {victim, From} ->
+                P = spawn(fun() -> receive {go} -> exit(boom) end end),
+                From ! {victim, P},
+                Loop()
+            end end)),
+        io:format(\"ready~n\").";
+    let mut node = Node::erlang(name, eval, ticktime);
+    node.expect("ready");
+    node
+}
+
+#[test]
+fn a_lua_process_sends_to_an_erlang_name_and_gets_the_answer() {
+    if !erlang_here("a_lua_process_sends_to_an_erlang_name_and_gets_the_answer") {
+        return;
+    }
+    let beam = node_name("beamecho");
+    let _erlang = erlang_peer(&beam, None);
+    let source = format!(
+        r#"return function()
+            process.send("echo@{beam}", "ping", process.pid(), {{n = 42, list = {{1, 2, 3}}, s = "bytes\0here", f = 1.5, yes = true}})
+            local msg = process.inbox():receive()
+            local x, from = msg:payload()
+            print(msg:topic(), x.n, x.list[3], x.s == "bytes\0here", x.f, x.yes, from == msg:from(), from)
+            return 0
+        end"#
+    );
+    let app = app(&[("main.lua", &source)]);
+    let mut node = Node::moonweave(&node_name("mwecho"), &app, &[]);
+    let line = node.expect("pong");
+    assert!(
+        line.starts_with(&format!("pong\t42\t3\ttrue\t1.5\ttrue\ttrue\t{{{beam}|<0.")),
+        "{line}"
+    );
+    assert_eq!(node.wait(), 0);
+}
+
+#[test]
+fn an_erlang_node_sends_to_a_lua_name_and_calls_it_like_a_gen_server() {
+    if !erlang_here("an_erlang_node_sends_to_a_lua_name_and_calls_it_like_a_gen_server") {
+        return;
+    }
+    let mw = node_name("mwcalc");
+    let app = app(&[(
+        "main.lua",
+        r#"return function()
+            process.registry.register("calc")
+            print("ready")
+            while true do
+                local msg = process.inbox():receive()
+                if msg:topic() == "$gen_call" then
+                    local from, request = msg:payload()
+                    assert(request["$tuple"] and request[1] == "add")
+                    -- gen_server's reply: {Tag, Reply} to the caller.
+                    process.send(from[1], "$term", {from[2], request[2] + request[3], ["$tuple"] = true})
+                elseif msg:topic() == "hello" then
+                    process.send(msg:from(), "ack", "got " .. msg:payload())
+                    return 0
+                end
+            end
+        end"#,
+    )]);
+    let mut lua = Node::moonweave(&mw, &app, &[]);
+    lua.expect("ready");
+    let eval = format!(
+        "N = '{mw}',
+         R = gen_server:call({{calc, N}}, {{add, 20, 22}}, 30000),
+         io:format(\"reply ~p~n\", [R]),
+         {{calc, N}} ! {{hello, <<\"from erlang\">>}},
+         receive {{ack, T}} -> io:format(\"ack ~s~n\", [T]) end,
+         init:stop()."
+    );
+    let mut erlang = Node::erlang(&node_name("beamcall"), &eval, None);
+    assert_eq!(erlang.expect("reply"), "reply 42");
+    assert_eq!(erlang.expect("ack"), "ack got from erlang");
+    assert_eq!(lua.wait(), 0);
+}
+
+#[test]
+fn a_lua_process_linked_to_an_erlang_process_hears_its_exit_reason() {
+    if !erlang_here("a_lua_process_linked_to_an_erlang_process_hears_its_exit_reason") {
+        return;
+    }
+    let beam = node_name("beamlink");
+    let _erlang = erlang_peer(&beam, None);
+    let source = format!(
+        r#"return function()
+            process.set_options({{trap_links = true}})
+            process.send("maker@{beam}", "victim", process.pid())
+            local victim = process.inbox():receive():payload()
+            assert(process.monitor(victim))
+            assert(process.link(victim))
+            process.send(victim, "go")
+            local events = process.events()
+            for _ = 1, 2 do
+                local ev = events:receive()
+                print(ev.kind, ev.from == victim, ev.result.error:kind(), ev.result.error:message())
+            end
+            return 0
+        end"#
+    );
+    let app = app(&[("main.lua", &source)]);
+    let mut node = Node::moonweave(&node_name("mwlink"), &app, &[]);
+    assert_eq!(node.expect("pid.exit"), "pid.exit\ttrue\tUNKNOWN\tboom");
+    assert_eq!(
+        node.expect("pid.link.down"),
+        "pid.link.down\ttrue\tUNKNOWN\tboom"
+    );
+    assert_eq!(node.wait(), 0);
+}
+
+#[test]
+fn an_erlang_monitor_of_a_lua_process_gets_the_lua_error_in_its_down() {
+    if !erlang_here("an_erlang_monitor_of_a_lua_process_gets_the_lua_error_in_its_down") {
+        return;
+    }
+    let mw = node_name("mwdown");
+    let app = app(&[
+        (
+            "main.lua",
+            r#"return function()
+                local victim = assert(process.spawn_monitored("app:victim", "app:processes"))
+                assert(process.registry.register("victim", victim))
+                print("ready")
+                process.events():receive()
+                return 0
+            end"#,
+        ),
+        (
+            "victim.lua",
+            r#"return function()
+                process.inbox():receive()
+                error(errors.new({kind = errors.INVALID, message = "lua says no"}))
+            end"#,
+        ),
+    ]);
+    let mut lua = Node::moonweave(&mw, &app, &["--log-level", "error"]);
+    lua.expect("ready");
+    let eval = format!(
+        "N = '{mw}',
+         Ref = erlang:monitor(process, {{victim, N}}),
+         {{victim, N}} ! {{go}},
+         receive {{'DOWN', Ref, process, _, Reason}} -> io:format(\"down ~p~n\", [Reason]) end,
+         init:stop()."
+    );
+    let mut erlang = Node::erlang(&node_name("beamdown"), &eval, None);
+    assert_eq!(
+        erlang.expect("down"),
+        "down {moonweave_error,'INVALID',<<\"lua says no\">>}"
+    );
+    assert_eq!(lua.wait(), 0);
+}
+
+/// A Lua process that monitors and links (trapping) a process of `beam`, prints `watching`,
+/// then prints its two events.
+fn watcher_of(beam: &str) -> TestApp {
+    let source = format!(
+        r#"return function()
+            process.set_options({{trap_links = true}})
+            process.send("maker@{beam}", "victim", process.pid())
+            local victim = process.inbox():receive():payload()
+            assert(process.monitor(victim))
+            assert(process.link(victim))
+            print("watching")
+            local events = process.events()
+            for _ = 1, 2 do
+                local ev = events:receive()
+                print(ev.kind, ev.from == victim, ev.result.error:kind(), ev.result.error:message())
+            end
+            return 0
+        end"#
+    );
+    app(&[("main.lua", &source)])
+}
+
+#[test]
+fn a_killed_node_turns_links_and_monitors_into_noconnection() {
+    if !erlang_here("a_killed_node_turns_links_and_monitors_into_noconnection") {
+        return;
+    }
+    let beam = node_name("beamkill");
+    let erlang = erlang_peer(&beam, None);
+    let app = watcher_of(&beam);
+    let mut node = Node::moonweave(&node_name("mwkill"), &app, &[]);
+    node.expect("watching");
+    erlang.signal("KILL");
+    assert_eq!(
+        node.expect("pid.exit"),
+        "pid.exit\ttrue\tUNAVAILABLE\tnoconnection"
+    );
+    assert_eq!(
+        node.expect("pid.link.down"),
+        "pid.link.down\ttrue\tUNAVAILABLE\tnoconnection"
+    );
+    assert_eq!(node.wait(), 0);
+}
+
+#[test]
+fn a_stopped_node_is_found_down_by_its_missing_ticks() {
+    if !erlang_here("a_stopped_node_is_found_down_by_its_missing_ticks") {
+        return;
+    }
+    let beam = node_name("beamstop");
+    let erlang = erlang_peer(&beam, Some(2));
+    let app = watcher_of(&beam);
+    let mut node = Node::moonweave(&node_name("mwstop"), &app, &["--net-ticktime", "2"]);
+    node.expect("watching");
+    // The connection stays open but the peer says nothing: only the ticks can tell.
+    erlang.signal("STOP");
+    assert_eq!(
+        node.expect("pid.exit"),
+        "pid.exit\ttrue\tUNAVAILABLE\tnoconnection"
+    );
+    assert_eq!(
+        node.expect("pid.link.down"),
+        "pid.link.down\ttrue\tUNAVAILABLE\tnoconnection"
+    );
+    assert_eq!(node.wait(), 0);
+    erlang.signal("CONT");
+}
+
+#[test]
+fn two_moonweave_nodes_send_by_name_and_watch_each_other() {
+    if !erlang_here("two_moonweave_nodes_send_by_name_and_watch_each_other") {
+        return;
+    }
+    let server = node_name("mwserver");
+    let server_app = app(&[(
+        "main.lua",
+        r#"return function()
+            process.registry.register("calc")
+            print("ready")
+            while true do
+                local msg = process.inbox():receive()
+                if msg:topic() == "add" then
+                    local a, b = msg:payload()
+                    process.send(msg:from(), "sum", a + b, {nested = {"x", "y"}})
+                elseif msg:topic() == "fail" then
+                    error(errors.new({kind = errors.CONFLICT, message = "asked to fail"}))
+                end
+            end
+        end"#,
+    )]);
+    let mut serving = Node::moonweave(&server, &server_app, &["--log-level", "error"]);
+    serving.expect("ready");
+    let client_source = format!(
+        r#"return function()
+            process.set_options({{trap_links = true}})
+            process.send("calc@{server}", "add", 20, 22)
+            local msg = process.inbox():receive()
+            local sum, t = msg:payload()
+            print(msg:topic(), sum, t.nested[2], msg:from():find("{{{server}|<0.", 1, true) == 1)
+            local calc = msg:from()
+            assert(process.monitor(calc))
+            assert(process.link(calc))
+            process.send(calc, "fail")
+            local events = process.events()
+            for _ = 1, 2 do
+                local ev = events:receive()
+                print(ev.kind, ev.from == calc, ev.result.error:kind(), ev.result.error:message())
+            end
+            return 0
+        end"#
+    );
+    let client_app = app(&[("main.lua", &client_source)]);
+    let mut client = Node::moonweave(&node_name("mwclient"), &client_app, &[]);
+    assert_eq!(client.expect("sum"), "sum\t42\ty\ttrue");
+    assert_eq!(
+        client.expect("pid.exit"),
+        "pid.exit\ttrue\tCONFLICT\tasked to fail"
+    );
+    assert_eq!(
+        client.expect("pid.link.down"),
+        "pid.link.down\ttrue\tCONFLICT\tasked to fail"
+    );
+    assert_eq!(client.wait(), 0);
+}
+
+#[test]
+fn node_options_are_checked_before_anything_starts() {
+    let app = app(&[("main.lua", "return function() return 0 end")]);
+    let dir = app.dir.to_str().unwrap();
+    let no_name = moonweave(&["run", "--cookie", "c", dir]);
+    assert_eq!(no_name.code, 2, "{no_name:?}");
+    assert!(
+        no_name.stderr.contains("need --name or --sname"),
+        "{no_name:?}"
+    );
+    let both = moonweave(&["run", "--name", "a@h", "--sname", "b", dir]);
+    assert_eq!(both.code, 2, "{both:?}");
+    for bad in ["@127.0.0.1", "a b@127.0.0.1", "a@b@c"] {
+        let out = moonweave(&["run", "--name", bad, "--cookie", "c", dir]);
+        assert_eq!(out.code, 1, "{bad}: {out:?}");
+        assert!(out.stderr.contains("must be name@host"), "{bad}: {out:?}");
+    }
+}
