@@ -469,3 +469,55 @@ fn node_options_are_checked_before_anything_starts() {
         assert!(out.stderr.contains("must be name@host"), "{bad}: {out:?}");
     }
 }
+
+#[test]
+fn hostile_terms_cost_one_message_not_the_node() {
+    if !erlang_here("hostile_terms_cost_one_message_not_the_node") {
+        return;
+    }
+    let mw = node_name("mwhostile");
+    let app = app(&[(
+        "main.lua",
+        r#"return function()
+            process.registry.register("sink")
+            print("ready")
+            local inbox, counted = process.inbox(), 0
+            while true do
+                local msg = inbox:receive()
+                local topic = msg:topic()
+                if topic == "big" then
+                    local value = msg:payload()
+                    print("big", typeof(value), value:kind())
+                elseif topic == "count" then
+                    counted = counted + 1
+                elseif topic == "done" then
+                    print("counted", counted)
+                    return 0
+                else
+                    print("unexpected", topic)
+                end
+            end
+        end"#,
+    )]);
+    let mut lua = Node::moonweave(&mw, &app, &[]);
+    lua.expect("ready");
+    // A term nested 200,000 levels deep (dropped), an integer beyond 2^53 (an INVALID value),
+    // then 8 processes sending 1,000 messages each at once, then one `done` after them all.
+    let eval = format!(
+        "N = '{mw}',
+         Deep = lists:foldl(fun(_, Acc) -> [Acc] end, [], lists:seq(1, 200000)),
+         {{sink, N}} ! {{deep, Deep}},
+         {{sink, N}} ! {{big, 1 bsl 70}},
+         Me = self(),
+         Senders = [spawn(fun() -> [{{sink, N}} ! {{count, I}} || I <- lists:seq(1, 1000)], Me ! sent end)
+                    || _ <- lists:seq(1, 8)],
+         [receive sent -> ok end || _ <- Senders],
+         {{sink, N}} ! {{done}},
+         io:format(\"all sent~n\")."
+    );
+    let mut erlang = Node::erlang(&node_name("beamhostile"), &eval, None);
+    erlang.expect("all sent");
+    assert_eq!(lua.expect("big"), "big\terror\tINVALID");
+    assert_eq!(lua.expect("counted"), "counted\t8000");
+    assert_eq!(lua.wait(), 0);
+}

@@ -9,6 +9,7 @@
 //! to that node dials a new one.
 
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,10 @@ use erl_dist::node::{Creation, LocalNode, NodeName};
 
 use super::wire::{Blocking, FrameReader};
 use super::{Node, epmd};
+
+/// How many times an idle writer yields, looking for more to write, before it parks.
+/// Picked, not tuned.
+const SPINS: usize = 64;
 
 /// How long a handshake may take before the attempt is given up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +43,8 @@ pub struct Connection {
     pub peer_name: Arc<str>,
     state: Mutex<State>,
     wake: Condvar,
+    /// Something is queued: what the writer watches while it spins before parking.
+    pending: AtomicBool,
 }
 
 #[derive(Default)]
@@ -48,6 +55,8 @@ struct State {
     down: bool,
     /// The node stops: the writer writes what is queued, then closes.
     finishing: bool,
+    /// The writer waits on the condition variable (so a push must wake it).
+    parked: bool,
 }
 
 impl Connection {
@@ -57,6 +66,7 @@ impl Connection {
             peer_name,
             state: Mutex::default(),
             wake: Condvar::new(),
+            pending: AtomicBool::new(false),
         }
     }
 
@@ -83,7 +93,8 @@ impl Connection {
             return;
         }
         state.queue.push(message);
-        let wake = state.queue.len() == 1;
+        self.pending.store(true, Ordering::Release);
+        let wake = state.parked;
         drop(state);
         if wake {
             self.wake.notify_one();
@@ -153,6 +164,7 @@ impl Connection {
         let mut batch = Vec::new();
         let mut last_write = Instant::now();
         loop {
+            let mut spun = false;
             {
                 let mut state = self.lock();
                 loop {
@@ -161,6 +173,7 @@ impl Connection {
                     }
                     if !state.queue.is_empty() {
                         std::mem::swap(&mut batch, &mut state.queue);
+                        self.pending.store(false, Ordering::Relaxed);
                         break;
                     }
                     if state.finishing {
@@ -173,11 +186,27 @@ impl Connection {
                         batch.push(Message::Tick);
                         break;
                     }
+                    if !spun {
+                        // An answer usually follows soon (a round trip through a process of
+                        // this node): look again a few times before paying for a wake-up.
+                        spun = true;
+                        drop(state);
+                        for _ in 0..SPINS {
+                            if self.pending.load(Ordering::Acquire) {
+                                break;
+                            }
+                            std::thread::yield_now();
+                        }
+                        state = self.lock();
+                        continue;
+                    }
+                    state.parked = true;
                     state = self
                         .wake
                         .wait_timeout(state, tick - waited)
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
+                    state.parked = false;
                 }
             }
             buffer.clear();

@@ -12,6 +12,7 @@
 //! - `term.rs` maps values to terms; `wire.rs` reads and writes frames; `epmd.rs` registers.
 
 mod conn;
+mod depth;
 mod epmd;
 mod links;
 mod name;

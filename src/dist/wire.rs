@@ -18,6 +18,10 @@ use erl_dist::message::Message;
 /// The pass-through tag of a distribution frame.
 const PASS_THROUGH: u8 = 112;
 
+/// The largest frame taken from a peer: a bigger one ends the connection instead of
+/// allocating that much.
+pub const MAX_FRAME: usize = 256 << 20;
+
 /// A shared blocking TCP stream with `futures::io` traits (each poll is one blocking call).
 #[derive(Clone, Debug)]
 pub struct Blocking(pub Arc<TcpStream>);
@@ -69,6 +73,8 @@ pub struct FrameReader {
     stream: io::BufReader<Blocking>,
     silence: Duration,
     heard: Instant,
+    /// The body of the frame being read, kept between frames.
+    body: Vec<u8>,
 }
 
 impl Read for Blocking {
@@ -83,6 +89,7 @@ impl FrameReader {
             stream: io::BufReader::with_capacity(64 * 1024, Blocking(stream)),
             silence,
             heard: Instant::now(),
+            body: Vec::new(),
         }
     }
 
@@ -113,7 +120,8 @@ impl FrameReader {
         Ok(())
     }
 
-    /// The next frame: a control message, or `None` for a tick.
+    /// The next frame: a control message, or `None` for a tick or a message whose terms nest
+    /// deeper than `depth::MAX_NESTING` (dropped with a log line, the connection stays).
     pub fn next(&mut self) -> Result<Option<Message>, ReadError> {
         let mut len = [0u8; 4];
         self.fill(&mut len)?;
@@ -121,17 +129,44 @@ impl FrameReader {
         if len == 0 {
             return Ok(None);
         }
-        let mut body = vec![0u8; len];
-        self.fill(&mut body)?;
-        if body[0] != PASS_THROUGH {
+        if len > MAX_FRAME {
             return Err(ReadError::Malformed(format!(
-                "expected the pass-through tag 112, got {}",
-                body[0]
+                "a frame of {len} bytes (at most {MAX_FRAME})"
             )));
         }
-        Message::read_from(&mut &body[1..])
-            .map(Some)
-            .map_err(|e| ReadError::Malformed(e.to_string()))
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        body.resize(len, 0);
+        let read = self.fill(&mut body);
+        let message = read.and_then(|()| {
+            if body[0] != PASS_THROUGH {
+                return Err(ReadError::Malformed(format!(
+                    "expected the pass-through tag 112, got {}",
+                    body[0]
+                )));
+            }
+            match super::depth::check_frame(&body[1..]) {
+                Ok(()) => {}
+                Err(super::depth::Refused::TooDeep) => {
+                    tracing::warn!(target: "moonweave",
+                        "dropped a message from another node: its terms nest deeper than {} levels",
+                        super::depth::MAX_NESTING);
+                    return Ok(None);
+                }
+                Err(super::depth::Refused::Malformed) => {
+                    return Err(ReadError::Malformed(
+                        "a term that is not well-formed".into(),
+                    ));
+                }
+            }
+            Message::read_from(&mut &body[1..])
+                .map(Some)
+                .map_err(|e| ReadError::Malformed(e.to_string()))
+        });
+        if body.capacity() <= 1 << 20 {
+            self.body = body;
+        }
+        message
     }
 }
 

@@ -36,6 +36,13 @@ const FAIRNESS_INTERVAL: u32 = 61;
 /// worker stops after roughly 20–50 µs. Picked by measuring spawn and skynet; not tuned further.
 const SEARCH_LOOKS: u32 = 400;
 
+/// On a node of a cluster, a searching worker yields its core once in this many looks (its
+/// connections' reader and writer threads need the cores too: a remote round trip between
+/// two moonweave nodes on 2 cores took 180 µs with pure spinning, 30 µs with this). Local
+/// runtimes spin without yielding (yielding cost 2–5 % in ring and ping-pong). Picked by
+/// measuring benches/distribution.sh; not tuned further.
+const YIELD_EVERY: u32 = 10;
+
 enum Work {
     Resume(u32),
     Start(SpawnRequest),
@@ -213,7 +220,13 @@ fn idle(core: &Core, parking: &Parking, next_timer: Option<Instant>) {
     if searchers * 2 < host.workers.len().max(2) {
         host.searching.fetch_add(1, Ordering::SeqCst);
         let mut found = false;
-        for _ in 0..SEARCH_LOOKS {
+        let yields = core.shared.dist.get().is_some();
+        for look in 0..SEARCH_LOOKS {
+            if yields && look % YIELD_EVERY == YIELD_EVERY - 1 {
+                // A node's connection threads deliver work to this worker: let them run on
+                // this core rather than spin past them.
+                std::thread::yield_now();
+            }
             if has_work(core)
                 || core.shared.is_stopping()
                 || next_timer.is_some_and(|t| t <= Instant::now())
