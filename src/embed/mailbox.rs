@@ -307,6 +307,14 @@ impl Mailbox {
 
     /// Stops monitoring `pid` (an EXIT already queued is dropped); idempotent.
     pub fn unmonitor(&mut self, pid: &Pid) -> Result<(), ErrorValue> {
+        if let Some(proxy) = self.shared.remote_proxy(pid.as_str().as_bytes()) {
+            proxy.watchers.remove_monitor(self.process.pid);
+            self.monitoring.remove(&proxy.pid);
+            if let Some(forward) = proxy.forward() {
+                forward.watch(&proxy, &self.process, proc::Watch::Unmonitor)?;
+            }
+            return Ok(());
+        }
         let id = parse_pid(pid)?;
         if let Some(target) = self.shared.table.get(id) {
             target.watchers.remove_monitor(self.process.pid);
@@ -325,6 +333,14 @@ impl Mailbox {
 
     /// Removes the link with `pid` (a LINK_DOWN already queued is dropped); idempotent.
     pub fn unlink(&mut self, pid: &Pid) -> Result<(), ErrorValue> {
+        if let Some(proxy) = self.shared.remote_proxy(pid.as_str().as_bytes()) {
+            proxy.watchers.remove_link(self.process.pid);
+            self.process.watchers.remove_link(proxy.pid);
+            if let Some(forward) = proxy.forward() {
+                forward.watch(&proxy, &self.process, proc::Watch::Unlink)?;
+            }
+            return Ok(());
+        }
         let id = parse_pid(pid)?;
         if let Some(target) = self.shared.table.get(id) {
             target.watchers.remove_link(self.process.pid);
