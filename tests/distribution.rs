@@ -285,8 +285,8 @@ fn a_lua_process_linked_to_an_erlang_process_hears_its_exit_reason() {
 }
 
 #[test]
-fn an_erlang_monitor_of_a_lua_process_gets_the_lua_error_in_its_down() {
-    if !erlang_here("an_erlang_monitor_of_a_lua_process_gets_the_lua_error_in_its_down") {
+fn an_erlang_monitor_and_link_of_a_lua_process_get_the_lua_error() {
+    if !erlang_here("an_erlang_monitor_and_link_of_a_lua_process_get_the_lua_error") {
         return;
     }
     let mw = node_name("mwdown");
@@ -304,6 +304,8 @@ fn an_erlang_monitor_of_a_lua_process_gets_the_lua_error_in_its_down() {
         (
             "victim.lua",
             r#"return function()
+                local hello = process.inbox():receive()
+                process.send(hello:payload(), "me", process.pid())
                 process.inbox():receive()
                 error(errors.new({kind = errors.INVALID, message = "lua says no"}))
             end"#,
@@ -311,17 +313,27 @@ fn an_erlang_monitor_of_a_lua_process_gets_the_lua_error_in_its_down() {
     ]);
     let mut lua = Node::moonweave(&mw, &app, &["--log-level", "error"]);
     lua.expect("ready");
+    // Erlang monitors the Lua process by name and links it by PID, trapping exits.
     let eval = format!(
         "N = '{mw}',
+         process_flag(trap_exit, true),
          Ref = erlang:monitor(process, {{victim, N}}),
+         {{victim, N}} ! {{hello, self()}},
+         Pid = receive {{me, P}} -> P end,
+         link(Pid),
          {{victim, N}} ! {{go}},
          receive {{'DOWN', Ref, process, _, Reason}} -> io:format(\"down ~p~n\", [Reason]) end,
+         receive {{'EXIT', Pid, Why}} -> io:format(\"exit ~p~n\", [Why]) end,
          init:stop()."
     );
     let mut erlang = Node::erlang(&node_name("beamdown"), &eval, None);
     assert_eq!(
         erlang.expect("down"),
         "down {moonweave_error,'INVALID',<<\"lua says no\">>}"
+    );
+    assert_eq!(
+        erlang.expect("exit"),
+        "exit {moonweave_error,'INVALID',<<\"lua says no\">>}"
     );
     assert_eq!(lua.wait(), 0);
 }
@@ -520,4 +532,111 @@ fn hostile_terms_cost_one_message_not_the_node() {
     assert_eq!(lua.expect("big"), "big\terror\tINVALID");
     assert_eq!(lua.expect("counted"), "counted\t8000");
     assert_eq!(lua.wait(), 0);
+}
+
+#[test]
+fn a_killed_moonweave_node_turns_links_and_monitors_into_noconnection() {
+    if !erlang_here("a_killed_moonweave_node_turns_links_and_monitors_into_noconnection") {
+        return;
+    }
+    let holder = node_name("mwholder");
+    let holder_app = app(&[(
+        "main.lua",
+        r#"return function()
+            process.registry.register("maker")
+            print("ready")
+            while true do
+                local msg = process.inbox():receive()
+                process.send(msg:payload(), "victim", process.pid())
+            end
+        end"#,
+    )]);
+    let mut holding = Node::moonweave(&holder, &holder_app, &[]);
+    holding.expect("ready");
+    let app = watcher_of(&holder);
+    let mut node = Node::moonweave(&node_name("mwwatcher"), &app, &[]);
+    node.expect("watching");
+    holding.signal("KILL");
+    assert_eq!(
+        node.expect("pid.exit"),
+        "pid.exit\ttrue\tUNAVAILABLE\tnoconnection"
+    );
+    assert_eq!(
+        node.expect("pid.link.down"),
+        "pid.link.down\ttrue\tUNAVAILABLE\tnoconnection"
+    );
+    assert_eq!(node.wait(), 0);
+}
+
+#[test]
+fn the_builder_checks_node_options() {
+    use moonweave::{ErrorKind, Runtime};
+    let kind = |builder: moonweave::RuntimeBuilder| builder.build().err().map(|e| e.kind);
+    assert_eq!(
+        kind(Runtime::builder().cookie("c")),
+        Some(ErrorKind::Invalid)
+    );
+    assert_eq!(
+        kind(Runtime::builder().net_ticktime(Duration::from_secs(5))),
+        Some(ErrorKind::Invalid)
+    );
+    assert_eq!(
+        kind(Runtime::builder().node("a b@127.0.0.1").cookie("c")),
+        Some(ErrorKind::Invalid)
+    );
+    assert_eq!(
+        kind(
+            Runtime::builder()
+                .node("ok@127.0.0.1")
+                .cookie("c")
+                .net_ticktime(Duration::from_millis(10))
+        ),
+        Some(ErrorKind::Invalid)
+    );
+}
+
+#[test]
+fn a_rust_process_of_an_embedded_node_talks_to_erlang() {
+    if !erlang_here("a_rust_process_of_an_embedded_node_talks_to_erlang") {
+        return;
+    }
+    use moonweave::{Received, Runtime, Value};
+    let beam = node_name("beamembed");
+    let _erlang = erlang_peer(&beam, None);
+    let runtime = Runtime::builder()
+        .node(&node_name("mwembed"))
+        .cookie(COOKIE)
+        .build()
+        .expect("the node starts");
+    let handle = runtime.handle();
+    let mut me = handle.mailbox().unwrap();
+    let echo = format!("echo@{beam}");
+    let payload = Value::Table(vec![(Value::string("k"), Value::from(7))]);
+    // One payload value from Rust: the whole term {ping, Me, Payload} through the topic $term.
+    let ping = Value::Table(vec![(Value::string("$atom"), Value::string("ping"))]);
+    let term = Value::Table(vec![
+        (Value::from(1), ping),
+        (Value::from(2), Value::string(me.pid().as_str())),
+        (Value::from(3), payload),
+        (Value::string("$tuple"), Value::Boolean(true)),
+    ]);
+    me.send(echo.as_str(), "$term", term).unwrap();
+    let Some(Received::Message(reply)) = me.recv_timeout(PATIENCE) else {
+        panic!("no answer from the Erlang node");
+    };
+    assert_eq!(reply.topic(), "pong");
+    let from = reply.from().expect("a sender").clone();
+    assert!(
+        from.as_str().starts_with(&format!("{{{beam}|<0.")),
+        "{from}"
+    );
+    let Value::Table(pairs) = &reply.payloads()[0] else {
+        panic!("{:?}", reply.payloads());
+    };
+    assert_eq!(pairs, &vec![(Value::string("k"), Value::from(7))]);
+    // Monitoring the Erlang echo by PID, then unmonitoring: no EXIT arrives for it later.
+    me.monitor(&from).unwrap();
+    me.unmonitor(&from).unwrap();
+    drop(me);
+    runtime.shutdown();
 }
