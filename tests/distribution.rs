@@ -44,6 +44,7 @@ struct Node {
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
     stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Node {
@@ -67,7 +68,7 @@ impl Node {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut pipe = child.stderr.take().unwrap();
         let collected = stderr.clone();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = pipe.read(&mut buf) {
                 if n == 0 {
@@ -84,6 +85,7 @@ impl Node {
             lines,
             seen: Vec::new(),
             stderr,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
@@ -135,6 +137,18 @@ impl Node {
             .status()
             .expect("kill runs");
         assert!(status.success());
+    }
+
+    /// Waits for the node to exit; its exit code and everything it wrote to stderr.
+    fn wait_with_stderr(mut self) -> (i32, String) {
+        let reader = self.stderr_reader.take();
+        let stderr = self.stderr.clone();
+        let code = self.wait();
+        if let Some(reader) = reader {
+            let _ = reader.join(); // the pipe ends with the process
+        }
+        let text = stderr.lock().unwrap().clone();
+        (code, text)
     }
 
     /// Waits for the node to exit; its exit code.
@@ -639,4 +653,241 @@ fn a_rust_process_of_an_embedded_node_talks_to_erlang() {
     me.unmonitor(&from).unwrap();
     drop(me);
     runtime.shutdown();
+}
+
+#[test]
+fn term_bytes_written_in_lua_are_checked_before_they_are_decoded() {
+    if !erlang_here("term_bytes_written_in_lua_are_checked_before_they_are_decoded") {
+        return;
+    }
+    // The destination's node need not exist: a value is converted before anything is sent.
+    let app = app(&[(
+        "main.lua",
+        r#"return function()
+            local dest = "sink@nowhere@127.0.0.1"
+            local bad = {
+                "\131" .. ("l\0\0\0\1"):rep(200000) .. ("j"):rep(200001), -- deep
+                "\131D\0",                                               -- unknown tag
+                "\131h\1R\0",                                            -- atom cache ref
+                "\131l\255\255\255\255j",                                -- a lying length
+                "not a term",
+            }
+            for _, bytes in ipairs(bad) do
+                local ok, err = process.send(dest, "$term", {["$term"] = bytes})
+                print("refused", ok, err:kind())
+            end
+            print("fine", process.send(dest, "$term", {["$term"] = "\131j"}))
+            return 0
+        end"#,
+    )]);
+    let mut node = Node::moonweave(&node_name("mwtermbytes"), &app, &["--log-level", "error"]);
+    for _ in 0..5 {
+        assert_eq!(node.expect("refused"), "refused\tnil\tINVALID");
+    }
+    assert_eq!(node.expect("fine"), "fine\ttrue");
+    assert_eq!(node.wait(), 0);
+}
+
+#[test]
+fn names_from_other_nodes_are_looked_up_here_only() {
+    if !erlang_here("names_from_other_nodes_are_looked_up_here_only") {
+        return;
+    }
+    let mw = node_name("mwrelay");
+    let app = app(&[(
+        "main.lua",
+        r#"return function()
+            process.registry.register("sink")
+            print("ready")
+            while true do
+                local msg = process.inbox():receive()
+                print("got", msg:topic())
+                if msg:topic() == "done" then return 0 end
+            end
+        end"#,
+    )]);
+    let mut lua = Node::moonweave(&mw, &app, &[]);
+    lua.expect("ready");
+    // `sink@<mw>` names a process on the moonweave node in Lua; from Erlang it is just a name
+    // that is not registered there, and must not be relayed.
+    let eval = format!(
+        "N = '{mw}',
+         {{list_to_atom(\"sink@\" ++ atom_to_list(N)), N}} ! {{relayed}},
+         {{sink, N}} ! {{done}},
+         io:format(\"sent~n\")."
+    );
+    let mut erlang = Node::erlang(&node_name("beamrelay"), &eval, None);
+    erlang.expect("sent");
+    assert_eq!(lua.expect("got"), "got\tdone");
+    assert_eq!(lua.wait(), 0);
+}
+
+#[test]
+fn two_nodes_dialling_each_other_at_once_both_deliver() {
+    if !erlang_here("two_nodes_dialling_each_other_at_once_both_deliver") {
+        return;
+    }
+    let (a, b) = (node_name("mwcrossa"), node_name("mwcrossb"));
+    let source = |other: &str| {
+        format!(
+            r#"return function()
+                process.registry.register("peer")
+                print("ready")
+                process.inbox():receive() -- "go": both nodes are up
+                for i = 1, 3 do process.send("peer@{other}", "hello", i) end
+                local got = 0
+                while got < 3 do
+                    if process.inbox():receive():topic() == "hello" then got = got + 1 end
+                end
+                print("got", got)
+                return 0
+            end"#
+        )
+    };
+    let (app_a, app_b) = (
+        app(&[("main.lua", &source(&b))]),
+        app(&[("main.lua", &source(&a))]),
+    );
+    let mut node_a = Node::moonweave(&a, &app_a, &[]);
+    let mut node_b = Node::moonweave(&b, &app_b, &[]);
+    node_a.expect("ready");
+    node_b.expect("ready");
+    // One Erlang process tells both to start as close together as it can.
+    let eval = format!("{{peer, '{a}'}} ! {{go}}, {{peer, '{b}'}} ! {{go}}, init:stop().");
+    let _erlang = Node::erlang(&node_name("beamcross"), &eval, None);
+    assert_eq!(node_a.expect("got"), "got\t3");
+    assert_eq!(node_b.expect("got"), "got\t3");
+    assert_eq!(node_a.wait(), 0);
+    assert_eq!(node_b.wait(), 0);
+}
+
+#[test]
+fn a_node_that_reads_nothing_makes_sends_to_it_unavailable_not_memory_grow() {
+    if !erlang_here("a_node_that_reads_nothing_makes_sends_to_it_unavailable_not_memory_grow") {
+        return;
+    }
+    let beam = node_name("beamslow");
+    let erlang = erlang_peer(&beam, None);
+    let mw = node_name("mwslow");
+    let source = format!(
+        r#"return function()
+            process.registry.register("main")
+            local dest = "echo@{beam}"
+            process.send(dest, "ping", process.pid(), 0)
+            process.inbox():receive() -- connected
+            print("connected")
+            process.inbox():receive() -- "go": the peer is stopped now
+            local chunk = ("x"):rep(4096)
+            for i = 1, 100000 do
+                local ok, err = process.send(dest, "data", chunk)
+                if not ok then
+                    print("refused", err:kind(), i > 1000)
+                    return 0
+                end
+            end
+            print("never refused")
+            return 1
+        end"#
+    );
+    let app = app(&[("main.lua", &source)]);
+    let mut node = Node::moonweave(&mw, &app, &[]);
+    node.expect("connected");
+    erlang.signal("STOP");
+    // The stopped node reads nothing from now on; another node says go.
+    let eval = format!("{{main, '{mw}'}} ! {{go}}, init:stop().");
+    let _go = Node::erlang(&node_name("beamgo"), &eval, None);
+    assert_eq!(node.expect("refused"), "refused\tUNAVAILABLE\ttrue");
+    assert_eq!(node.wait(), 0);
+    erlang.signal("CONT");
+}
+
+#[test]
+fn exit_signals_from_erlang_cancel_or_terminate_a_lua_process() {
+    if !erlang_here("exit_signals_from_erlang_cancel_or_terminate_a_lua_process") {
+        return;
+    }
+    let mw = node_name("mwexit2");
+    let app = app(&[(
+        "main.lua",
+        r#"return function()
+            process.registry.register("target")
+            print("ready")
+            local hello = process.inbox():receive()
+            process.send(hello:from(), "me", process.pid())
+            local events = process.events()
+            local ev = events:receive() -- exit(P, normal) is ignored: the first event is CANCEL
+            print("event", ev.kind, ev.from == hello:from())
+            process.send(hello:from(), "cancelled")
+            process.inbox():receive() -- waits until killed
+        end"#,
+    )]);
+    let mut lua = Node::moonweave(&mw, &app, &["--log-level", "error"]);
+    lua.expect("ready");
+    let eval = format!(
+        "N = '{mw}',
+         {{target, N}} ! {{hello}},
+         Pid = receive {{me, P}} -> P end,
+         Ref = erlang:monitor(process, Pid),
+         exit(Pid, normal),
+         exit(Pid, shutdown),
+         receive {{cancelled}} -> ok end,
+         exit(Pid, kill),
+         receive {{'DOWN', Ref, process, _, Reason}} -> io:format(\"down ~p~n\", [Reason]) end,
+         init:stop()."
+    );
+    let mut erlang = Node::erlang(&node_name("beamexit2"), &eval, None);
+    assert_eq!(lua.expect("event"), "event\tpid.cancel\ttrue");
+    assert_eq!(
+        erlang.expect("down"),
+        "down {moonweave_error,'CANCELED',<<\"terminated\">>}"
+    );
+    assert_eq!(lua.wait(), 1);
+}
+
+#[test]
+fn a_taken_name_and_a_wrong_cookie_are_reported_clearly() {
+    if !erlang_here("a_taken_name_and_a_wrong_cookie_are_reported_clearly") {
+        return;
+    }
+    let beam = node_name("beamcookie");
+    let _erlang = erlang_peer(&beam, None);
+    // The Erlang node's name is registered with epmd: a second node cannot take it.
+    let app = app(&[(
+        "main.lua",
+        &format!(
+            r#"return function()
+                assert(process.monitor("echo@{beam}"))
+                local ev = process.events():receive()
+                print("event", ev.kind, ev.result.error:kind(), ev.result.error:message())
+                return 0
+            end"#
+        ),
+    )]);
+    let taken = moonweave(&[
+        "run",
+        "--name",
+        &beam,
+        "--cookie",
+        COOKIE,
+        app.dir.to_str().unwrap(),
+    ]);
+    assert_eq!(taken.code, 1, "{taken:?}");
+    assert!(taken.stderr.contains("is taken"), "{taken:?}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_moonweave"));
+    command.args([
+        "run",
+        "--name",
+        &node_name("mwcookie"),
+        "--cookie",
+        "not-the-cookie",
+    ]);
+    command.arg(&app.dir);
+    let mut node = Node::start(command);
+    assert_eq!(
+        node.expect("event"),
+        "event\tpid.exit\tUNAVAILABLE\tnoconnection"
+    );
+    let (code, stderr) = node.wait_with_stderr();
+    assert_eq!(code, 0);
+    assert!(stderr.contains("is the cookie the same?"), "{stderr}");
 }

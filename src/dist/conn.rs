@@ -20,10 +20,16 @@ use erl_dist::node::{Creation, LocalNode, NodeName};
 
 use super::wire::{Blocking, FrameReader};
 use super::{Node, epmd};
+use crate::error::{ErrorKind, ErrorValue};
 
 /// How many times an idle writer yields, looking for more to write, before it parks.
 /// Picked, not tuned.
 const SPINS: usize = 64;
+
+/// Bytes of frames a connection holds for its writer before sends to that node are refused
+/// (`UNAVAILABLE`): a node that reads slowly or not at all cannot make this one queue without
+/// bound. Links, monitors and exits are never refused. Picked, not tuned.
+pub const MAX_QUEUED: usize = 64 << 20;
 
 /// How long a handshake may take before the attempt is given up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,8 +55,8 @@ pub struct Connection {
 
 #[derive(Default)]
 struct State {
-    /// Control messages waiting for the writer.
-    queue: Vec<Message>,
+    /// Frames waiting for the writer, encoded by whoever queued them.
+    queue: Vec<u8>,
     stream: Option<Arc<TcpStream>>,
     down: bool,
     /// The node stops: the writer writes what is queued, then closes.
@@ -86,19 +92,36 @@ impl Connection {
     }
 
     /// Queues `message` for the writer; dropped when the connection is down (as Erlang drops
-    /// a message to a node it cannot reach).
-    pub fn push(&self, message: Message) {
+    /// a message to a node it cannot reach). Links, monitors and exits always go; a send
+    /// (`bounded`) is refused with `UNAVAILABLE` while more than [`MAX_QUEUED`] bytes wait.
+    pub fn push(&self, message: Message, bounded: bool) -> Result<(), ErrorValue> {
         let mut state = self.lock();
         if state.down {
-            return;
+            return Ok(());
         }
-        state.queue.push(message);
+        if bounded && state.queue.len() > MAX_QUEUED {
+            return Err(ErrorValue::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "the connection to node {} is busy: {} MiB wait to be written",
+                    self.peer_name,
+                    state.queue.len() >> 20
+                ),
+            ));
+        }
+        if let Err(e) = super::wire::encode(message, &mut state.queue) {
+            return Err(ErrorValue::new(
+                ErrorKind::Invalid,
+                format!("a message that cannot be written as a term: {e}"),
+            ));
+        }
         self.pending.store(true, Ordering::Release);
         let wake = state.parked;
         drop(state);
         if wake {
             self.wake.notify_one();
         }
+        Ok(())
     }
 
     /// Attaches the stream of a completed handshake; `false` when another already did (or the
@@ -160,8 +183,7 @@ impl Connection {
 
     /// The writer: batches of queued messages in one write each, ticks when idle.
     fn write_loop(&self, stream: Arc<TcpStream>, tick: Duration) {
-        let mut buffer = Vec::with_capacity(64 * 1024);
-        let mut batch = Vec::new();
+        let mut buffer: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut last_write = Instant::now();
         loop {
             let mut spun = false;
@@ -172,7 +194,8 @@ impl Connection {
                         return;
                     }
                     if !state.queue.is_empty() {
-                        std::mem::swap(&mut batch, &mut state.queue);
+                        buffer.clear();
+                        std::mem::swap(&mut buffer, &mut state.queue);
                         self.pending.store(false, Ordering::Relaxed);
                         break;
                     }
@@ -183,7 +206,8 @@ impl Connection {
                     }
                     let waited = last_write.elapsed();
                     if waited >= tick {
-                        batch.push(Message::Tick);
+                        buffer.clear();
+                        buffer.extend_from_slice(&[0; 4]); // a tick
                         break;
                     }
                     if !spun {
@@ -207,14 +231,6 @@ impl Connection {
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
                     state.parked = false;
-                }
-            }
-            buffer.clear();
-            for message in batch.drain(..) {
-                if let Err(e) = super::wire::encode(message, &mut buffer) {
-                    tracing::warn!(target: "moonweave",
-                        "node {}: a message could not be encoded and was dropped: {e}",
-                        self.peer_name);
                 }
             }
             if let Err(e) = std::io::Write::write_all(&mut &*stream, &buffer) {
@@ -294,8 +310,20 @@ fn dial_stream(node: &Node, conn: &Connection) -> Result<Option<Arc<TcpStream>>,
     if status == HandshakeStatus::Nok {
         return Ok(None);
     }
-    let (_, peer) = futures::executor::block_on(handshake.execute_rest(true))
-        .map_err(|e| DialError::Handshake(e.to_string()))?;
+    let (_, peer) = futures::executor::block_on(handshake.execute_rest(true)).map_err(|e| {
+        // A peer that does not share the cookie closes the connection without a word.
+        match &e {
+            erl_dist::handshake::HandshakeError::Io(io)
+                if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                DialError::Handshake(
+                    "the node closed the connection during the handshake (is the cookie the same?)"
+                        .into(),
+                )
+            }
+            _ => DialError::Handshake(e.to_string()),
+        }
+    })?;
     if peer.name.to_string() != *conn.peer_name {
         return Err(DialError::Handshake(format!(
             "the node answering is {}, not {}",
@@ -395,11 +423,25 @@ fn serve(node: Arc<Node>, conn: Arc<Connection>, stream: Arc<TcpStream>) {
         node.lost(&conn);
         return;
     }
-    let mut reader = FrameReader::new(stream, node.ticktime);
+    let reader = FrameReader::new(stream, node.ticktime);
+    // Whatever ends the reading (an error, a panic of a decoder on a frame it cannot take),
+    // the connection is then lost for both sides, never left half open.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_loop(&node, &conn, reader)
+    }));
+    if read.is_err() {
+        tracing::error!(target: "moonweave",
+            "node {}: reading from the connection failed; connection closed", conn.peer_name);
+    }
+    node.lost(&conn);
+}
+
+/// Reads and handles the peer's frames until the connection fails.
+fn read_loop(node: &Node, conn: &Connection, mut reader: FrameReader) {
     loop {
         match reader.next() {
             Ok(None) => {}
-            Ok(Some(message)) => node.incoming(&conn, message),
+            Ok(Some(message)) => node.incoming(conn, message),
             Err(e) => {
                 if !node.is_stopping() && !conn.is_down() {
                     match e {
@@ -419,5 +461,4 @@ fn serve(node: Arc<Node>, conn: Arc<Connection>, stream: Arc<TcpStream>) {
             }
         }
     }
-    node.lost(&conn);
 }

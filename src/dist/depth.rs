@@ -35,6 +35,15 @@ pub fn check_frame(mut body: &[u8]) -> Result<(), Refused> {
     Ok(())
 }
 
+/// Checks one term in the external term format (`131` and the term, nothing after): the
+/// bytes of a `{["$term"] = …}` value, which Lua code writes.
+pub fn check_term(bytes: &[u8]) -> Result<(), Refused> {
+    match bytes.split_first() {
+        Some((&VERSION, term)) if term_len(term)? == term.len() => Ok(()),
+        _ => Err(Refused::Malformed),
+    }
+}
+
 fn take(bytes: &[u8], at: usize, n: usize) -> Result<&[u8], Refused> {
     bytes
         .get(at..at.checked_add(n).ok_or(Refused::Malformed)?)
@@ -56,7 +65,6 @@ fn atom_len(bytes: &[u8], at: usize) -> Result<usize, Refused> {
     match *bytes.get(at).ok_or(Refused::Malformed)? {
         100 | 118 => Ok(3 + u16_at(bytes, at + 1)?),
         115 | 119 => Ok(2 + *bytes.get(at + 1).ok_or(Refused::Malformed)? as usize),
-        82 => Ok(2),
         _ => Err(Refused::Malformed),
     }
 }
@@ -80,10 +88,10 @@ fn term_len(bytes: &[u8]) -> Result<usize, Refused> {
                 at += 8;
                 0
             } // NEW_FLOAT
-            97 | 82 => {
+            97 => {
                 at += 1;
                 0
-            } // SMALL_INTEGER, ATOM_CACHE_REF
+            } // SMALL_INTEGER
             98 => {
                 at += 4;
                 0
@@ -173,7 +181,8 @@ fn term_len(bytes: &[u8]) -> Result<usize, Refused> {
                 at += 4;
                 n.checked_mul(2).ok_or(Refused::Malformed)? // MAP: keys and values
             }
-            // Compressed terms (80) and anything else are not taken from a peer.
+            // Compressed terms (80), atom cache references (82: no atom cache is negotiated)
+            // and anything else are not taken from a peer.
             _ => return Err(Refused::Malformed),
         };
         if at > bytes.len() {
@@ -263,5 +272,10 @@ mod tests {
             Err(Refused::Malformed)
         );
         assert_eq!(check_frame(&[131, 80, 0, 0, 0, 1]), Err(Refused::Malformed));
+        // Tags the decoder does not implement (it panics on them).
+        assert_eq!(check_frame(&[131, 68, 0]), Err(Refused::Malformed));
+        assert_eq!(check_frame(&[131, 104, 1, 82, 0]), Err(Refused::Malformed));
+        assert_eq!(check_term(&[131, 106, 106]), Err(Refused::Malformed));
+        assert_eq!(check_term(&[131, 106]), Ok(()));
     }
 }

@@ -24,6 +24,8 @@ pub enum EpmdError {
     },
     #[error("epmd on {host} knows no node '{name}'")]
     Unknown { host: String, name: String },
+    #[error("the name '{0}' is taken: another node with this name is running on this machine")]
+    NameTaken(String),
 }
 
 fn port() -> u16 {
@@ -66,12 +68,16 @@ pub fn register(alive: &str, listen_port: u16) -> Result<(TcpStream, u32), EpmdE
     let stream = Arc::new(stream);
     let client = EpmdClient::new(Blocking(stream.clone()));
     let entry = NodeEntry::new_hidden(alive, listen_port);
-    let (_, creation) = futures::executor::block_on(client.register(entry)).map_err(|error| {
-        EpmdError::Protocol {
-            host: "127.0.0.1".into(),
-            error,
-        }
-    })?;
+    let (_, creation) =
+        futures::executor::block_on(client.register(entry)).map_err(|error| match error {
+            erl_dist::epmd::EpmdError::RegisterNodeError { .. } => {
+                EpmdError::NameTaken(alive.to_string())
+            }
+            error => EpmdError::Protocol {
+                host: "127.0.0.1".into(),
+                error,
+            },
+        })?;
     let _ = stream.set_read_timeout(None);
     let stream = Arc::try_unwrap(stream).unwrap_or_else(|shared| {
         shared

@@ -46,6 +46,24 @@ impl Proxy {
             state: Mutex::default(),
         }
     }
+
+    /// Whether no monitor runs either way (links are in the proxy's watcher set).
+    fn is_idle(&self) -> bool {
+        let state = lock(&self.state);
+        state.monitoring.is_empty() && state.monitored.is_empty()
+    }
+}
+
+impl Node {
+    /// Lets go of `proxy` once nothing links or monitors across it any more.
+    fn release(&self, proxy: &Process, state: &Proxy) {
+        // Under the lock `keep` takes after a watch is recorded: a watch added concurrently
+        // is either seen here or keeps the proxy again after this.
+        let mut watched = lock(&self.watched);
+        if proxy.watchers.is_idle() && state.is_idle() {
+            watched.remove(&proxy.pid);
+        }
+    }
 }
 
 /// The reason term an exit becomes on the wire: `normal`, or the error as
@@ -134,6 +152,7 @@ impl Forward for Proxy {
                         );
                     }
                 }
+                node.release(proxy, self);
             }
             // A local process linked with the remote one exited.
             Signal::LinkDown { pid, .. } | Signal::LinkGone { pid }
@@ -146,12 +165,13 @@ impl Forward for Proxy {
                 if let Some(to) = to {
                     node.push(self.dest.node, Message::exit(node.own_pid(pid), to, reason));
                 }
+                node.release(proxy, self);
             }
             _ => {}
         }
     }
 
-    fn watch(&self, _proxy: &Process, watcher: &Process, change: Watch) -> Result<(), ErrorValue> {
+    fn watch(&self, proxy: &Process, watcher: &Process, change: Watch) -> Result<(), ErrorValue> {
         let Some(node) = self.node.upgrade() else {
             return Ok(());
         };
@@ -191,6 +211,9 @@ impl Forward for Proxy {
             }
         };
         node.push(self.dest.node, message);
+        if matches!(change, Watch::Unmonitor | Watch::Unlink) {
+            node.release(proxy, self);
+        }
         Ok(())
     }
 }
@@ -199,14 +222,14 @@ impl Node {
     /// The local process a control message names: by PID of this node, or by name.
     fn local_target(&self, target: &PidOrAtom) -> Option<Arc<Process>> {
         let shared = self.shared.upgrade()?;
-        let process = match target {
-            PidOrAtom::Pid(pid) if pid.node == self.atom => shared
-                .table
-                .get(Pid(u64::from(pid.serial) << 32 | u64::from(pid.id))),
-            PidOrAtom::Pid(_) => None,
-            PidOrAtom::Atom(name) => shared.resolve_dest(name.name.as_bytes()).ok(),
-        };
-        process.filter(|p| !p.is_gone() && p.forward().is_none())
+        match target {
+            PidOrAtom::Pid(pid) => self.own_target(&shared, pid),
+            PidOrAtom::Atom(name) => shared
+                .registry
+                .lookup(name.name.as_bytes())
+                .and_then(|pid| shared.table.get(pid))
+                .filter(|p| !p.is_gone() && p.forward().is_none()),
+        }
     }
 
     /// The proxy of the remote process `pid` and its state, kept while it watches or is
@@ -247,10 +270,10 @@ impl Node {
             }
             Message::MonitorPExit(m) => self.remote_exited(peer, &m.from_proc, m.reason),
             Message::PayloadMonitorPExit(m) => self.remote_exited(peer, &m.from_proc, m.reason),
-            Message::Exit2(m) => self.exit_signal(&m.to_pid, m.reason),
-            Message::Exit2Tt(m) => self.exit_signal(&m.to_pid, m.reason),
-            Message::PayloadExit2(m) => self.exit_signal(&m.to_pid, m.reason),
-            Message::PayloadExit2Tt(m) => self.exit_signal(&m.to_pid, m.reason),
+            Message::Exit2(m) => self.exit_signal(&m.from_pid, &m.to_pid, m.reason),
+            Message::Exit2Tt(m) => self.exit_signal(&m.from_pid, &m.to_pid, m.reason),
+            Message::PayloadExit2(m) => self.exit_signal(&m.from_pid, &m.to_pid, m.reason),
+            Message::PayloadExit2Tt(m) => self.exit_signal(&m.from_pid, &m.to_pid, m.reason),
             Message::MonitorP(m) => self.monitored_by(&m.from_pid, m.to_proc, m.reference),
             Message::DemonitorP(m) => self.demonitored_by(&m.from_pid, &m.to_proc, &m.reference),
             other => return Some(other),
@@ -271,6 +294,9 @@ impl Node {
             ),
             _ => false,
         };
+        if let Some((proxy, state)) = &proxy {
+            self.release(proxy, state);
+        }
         if !linked {
             let peer = self.peer_index(&from.node.name);
             self.push(
@@ -282,7 +308,7 @@ impl Node {
 
     /// UNLINK from the remote `from` to the local `to`.
     fn unlinked_by(&self, from: &eetf::Pid, to: &eetf::Pid) {
-        let (Some(target), Some((proxy, _))) = (
+        let (Some(target), Some((proxy, state))) = (
             self.local_target(&PidOrAtom::Pid(to.clone())),
             self.remote_proxy_of(from),
         ) else {
@@ -290,6 +316,7 @@ impl Node {
         };
         proxy.watchers.remove_link(target.pid);
         target.watchers.remove_link(proxy.pid);
+        self.release(&proxy, &state);
     }
 
     /// MONITOR_P from the remote `from` of the local `target`.
@@ -306,6 +333,9 @@ impl Node {
                 .push((reference, target));
             return;
         }
+        if let Some((proxy, state)) = &proxy {
+            self.release(proxy, state);
+        }
         let peer = self.peer_index(&from.node.name);
         self.push(
             peer,
@@ -320,12 +350,12 @@ impl Node {
 
     /// DEMONITOR_P from the remote `from`.
     fn demonitored_by(&self, from: &eetf::Pid, target: &PidOrAtom, reference: &eetf::Reference) {
-        let (Some(local), Some((proxy, state))) =
+        let (Some(local), Some((proxy, forward))) =
             (self.local_target(target), self.remote_proxy_of(from))
         else {
             return;
         };
-        let mut state = lock(&state.state);
+        let mut state = lock(&forward.state);
         if let Some(references) = state.monitored.get_mut(&local.pid) {
             references.retain(|(r, _)| r != reference);
             if references.is_empty() {
@@ -333,6 +363,8 @@ impl Node {
                 local.watchers.remove_monitor(proxy.pid);
             }
         }
+        drop(state);
+        self.release(&proxy, &forward);
     }
 
     /// The remote process `from` exited (EXIT of a link, MONITOR_P_EXIT of a monitor): its
@@ -364,7 +396,7 @@ impl Node {
 
     /// EXIT2 (Erlang's `exit/2`) to the local `to`: `kill` terminates it, `normal` does
     /// nothing, any other reason is a CANCEL.
-    fn exit_signal(&self, to: &eetf::Pid, reason: Term) {
+    fn exit_signal(&self, from: &eetf::Pid, to: &eetf::Pid, reason: Term) {
         let Some(shared) = self.shared.upgrade() else {
             return;
         };
@@ -379,7 +411,7 @@ impl Node {
             _ => shared.deliver_remote(
                 &target,
                 Signal::Cancel {
-                    from: Arc::from(crate::sched::RUNTIME_PID),
+                    from: Arc::from(term::PidCodec::decode_pid(self, from)),
                     deadline: None,
                 },
             ),

@@ -342,7 +342,7 @@ impl Node {
         }
         let index = self.peer_index(peer_name);
         let mut connections = lock(&self.connections);
-        let stale = match connections.get(&index) {
+        match connections.get(&index) {
             Some(existing) if !existing.is_down() && !existing.is_up() => {
                 return if &*self.name > peer_name {
                     (None, HandshakeStatus::Nok)
@@ -350,17 +350,14 @@ impl Node {
                     (Some(existing.clone()), HandshakeStatus::OkSimultaneous)
                 };
             }
-            // The peer dials again while we think we are connected: it restarted or lost
-            // the connection first; ours is stale.
-            Some(existing) if existing.is_up() => Some(existing.clone()),
-            _ => None,
-        };
+            // Connected already: the peer's dial crossed ours, which completed first. (A peer
+            // that restarted is refused until its old connection is found closed, at once
+            // for a process that died, within net_ticktime for a host that went away.)
+            Some(existing) if existing.is_up() => return (None, HandshakeStatus::Nok),
+            _ => {}
+        }
         let fresh = Arc::new(Connection::new(index, Arc::from(peer_name)));
         connections.insert(index, fresh.clone());
-        drop(connections);
-        if let Some(stale) = stale {
-            self.lost(&stale);
-        }
         (Some(fresh), HandshakeStatus::Ok)
     }
 
@@ -403,7 +400,9 @@ impl Node {
         if dest.first() == Some(&b'{') {
             let (node, id, serial) = parse_remote(dest)?;
             if node == &*self.name {
-                return Some(self.own_process(dest, id, serial));
+                // This node's live processes arrive in their local form; the remote form of
+                // this node names an exited process or one of a previous incarnation.
+                return Some(Err(not_found(dest)));
             }
             let text = remote_text(node, id, serial);
             let target = Target::Pid { id, serial };
@@ -422,16 +421,6 @@ impl Node {
         let target = Target::Name(Arc::from(name));
         let node = self.peer_index(node);
         Some(self.proxy(RemoteDest { node, target }, text.to_string(), dest))
-    }
-
-    fn own_process(&self, dest: &[u8], id: u32, serial: u32) -> Result<Arc<Process>, ErrorValue> {
-        let shared = self.shared.upgrade().ok_or_else(|| not_found(dest))?;
-        let pid = Pid(u64::from(serial) << 32 | u64::from(id));
-        shared
-            .table
-            .get(pid)
-            .filter(|p| !p.is_gone() && p.forward().is_none())
-            .ok_or_else(|| not_found(dest))
     }
 
     /// The proxy for `dest`, made when there is none alive.
@@ -512,7 +501,7 @@ impl Node {
     /// Queues a control message for node `index` (dialling it when needed).
     fn push(&self, index: u32, message: Message) {
         if let Some(connection) = self.connection(index) {
-            connection.push(message);
+            let _ = connection.push(message, false);
         }
     }
 
@@ -534,8 +523,10 @@ impl Node {
                 message,
             ),
         };
-        self.push(dest.node, control);
-        Ok(())
+        match self.connection(dest.node) {
+            Some(connection) => connection.push(control, true),
+            None => Ok(()),
+        }
     }
 
     /// A control message from `connection`'s peer.
@@ -598,11 +589,13 @@ impl Node {
             return;
         };
         let target = match (to, name) {
-            (Some(pid), _) if pid.node == self.atom => shared
-                .table
-                .get(Pid(u64::from(pid.serial) << 32 | u64::from(pid.id)))
+            (Some(pid), _) => self.own_target(&shared, pid),
+            // Only this node's registry: a name never leads on to another node.
+            (_, Some(name)) => shared
+                .registry
+                .lookup(name.name.as_bytes())
+                .and_then(|pid| shared.table.get(pid))
                 .filter(|p| !p.is_gone() && p.forward().is_none()),
-            (_, Some(name)) => shared.resolve_dest(name.name.as_bytes()).ok(),
             _ => None,
         };
         let Some(target) = target else {
@@ -618,9 +611,21 @@ impl Node {
         }
     }
 
+    /// The live local process a PID term of this node names: its node and creation must be
+    /// this node's (a PID of a previous incarnation names no process, as in Erlang).
+    fn own_target(&self, shared: &Shared, pid: &eetf::Pid) -> Option<Arc<Process>> {
+        if pid.node != self.atom || pid.creation != self.creation {
+            return None;
+        }
+        shared
+            .table
+            .get(Pid(u64::from(pid.serial) << 32 | u64::from(pid.id)))
+            .filter(|p| !p.is_gone() && p.forward().is_none())
+    }
+
     /// The sender of a message from another node.
     fn remote_sender(&self, pid: &eetf::Pid) -> Sender {
-        if pid.node == self.atom {
+        if pid.node == self.atom && pid.creation == self.creation {
             let serial = u64::from(pid.serial) << 32 | u64::from(pid.id);
             if let Some(process) = self.shared.upgrade().and_then(|s| s.table.get(Pid(serial))) {
                 return Sender {
@@ -658,7 +663,7 @@ impl PidCodec for Node {
     }
 
     fn decode_pid(&self, pid: &eetf::Pid) -> String {
-        if pid.node == self.atom {
+        if pid.node == self.atom && pid.creation == self.creation {
             let serial = u64::from(pid.serial) << 32 | u64::from(pid.id);
             if let Some(process) = self.shared.upgrade().and_then(|s| s.table.get(Pid(serial))) {
                 return process.pid_text.to_string();

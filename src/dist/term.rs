@@ -155,8 +155,19 @@ fn table_term(
 ) -> Result<Term, ErrorValue> {
     if let [(key, Value::String(bytes))] = pairs {
         if is_key(key, TERM_KEY) {
-            return Term::decode(bytes.as_bytes())
-                .map_err(|e| invalid(format!("a '$term' value is not a term: {e}")));
+            // Lua code wrote these bytes: the (recursive, trusting) decoder sees only what
+            // the iterative check accepts.
+            return match super::depth::check_term(bytes.as_bytes()) {
+                Ok(()) => Term::decode(bytes.as_bytes())
+                    .map_err(|e| invalid(format!("a '$term' value is not a term: {e}"))),
+                Err(super::depth::Refused::TooDeep) => Err(invalid(format!(
+                    "a '$term' value nests deeper than {} levels",
+                    super::depth::MAX_NESTING
+                ))),
+                Err(super::depth::Refused::Malformed) => Err(invalid(
+                    "a '$term' value is not a term in the external term format",
+                )),
+            };
         }
         if is_key(key, ATOM_KEY) {
             let Some(text) = bytes.as_str().filter(|t| t.chars().count() <= 255) else {
@@ -427,5 +438,27 @@ mod tests {
             other => panic!("expected an error, got {other:?}"),
         }
         assert!(to_term(&Value::Number(f64::NAN), &NoPids, 0).is_err());
+    }
+
+    #[test]
+    fn term_bytes_from_lua_are_checked_before_decoding() {
+        let mut deep = vec![131];
+        for _ in 0..1_000_000 {
+            deep.extend_from_slice(&[108, 0, 0, 0, 1]);
+        }
+        deep.extend(std::iter::repeat_n(106, 1_000_001));
+        for bytes in [
+            deep,
+            vec![131, 68, 0],
+            vec![131, 104, 1, 82, 0],
+            vec![131, 108, 255, 255, 255, 255, 106],
+        ] {
+            let value = Value::Table(vec![(
+                Value::string(TERM_KEY),
+                Value::String(Bytes::new(&bytes)),
+            )]);
+            let error = to_term(&value, &NoPids, 0).expect_err("refused");
+            assert_eq!(error.kind, ErrorKind::Invalid);
+        }
     }
 }

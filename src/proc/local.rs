@@ -416,6 +416,14 @@ impl<V> Local<V> {
             .is_some_and(|e| e.monitoring.contains(&pid))
     }
 
+    /// The processes this one monitors.
+    pub fn monitored(&self) -> Vec<Pid> {
+        self.extra
+            .as_deref()
+            .map(|e| e.monitoring.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Records a monitor of `pid`.
     pub fn add_monitor(&mut self, pid: Pid) {
         self.extra().monitoring.insert(pid);

@@ -135,6 +135,11 @@ impl Watchers {
         })
     }
 
+    /// Whether nobody monitors or is linked with the process.
+    pub fn is_idle(&self) -> bool {
+        self.with(|s| s.monitors.is_empty() && s.links.is_empty())
+    }
+
     /// `terminate`: the process is gone for everyone from now on (nothing more can be added)
     /// and its names are taken for release; its monitors and links stay for the exit, which
     /// its owner performs once it has stopped running. `None` when it had already exited or

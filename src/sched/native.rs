@@ -307,6 +307,22 @@ impl Shared {
             .or_else(|| self.dist.get().and_then(|node| node.watched(pid)))
     }
 
+    /// A process that exits stops monitoring the remote processes among `monitored` (their
+    /// nodes are told, as Erlang demonitors at exit).
+    pub(crate) fn forget_remote_monitors(&self, process: &Process, monitored: &[Pid]) {
+        let Some(node) = self.dist.get() else {
+            return;
+        };
+        for &pid in monitored {
+            if let Some(proxy) = node.watched(pid) {
+                proxy.watchers.remove_monitor(process.pid);
+                if let Some(forward) = proxy.forward() {
+                    let _ = forward.watch(&proxy, process, crate::proc::Watch::Unmonitor);
+                }
+            }
+        }
+    }
+
     /// The proxy `dest` names when it is a process of another node.
     pub(crate) fn remote_proxy(&self, dest: &[u8]) -> Option<Arc<Process>> {
         self.dist
@@ -373,11 +389,16 @@ impl Shared {
         if target.pid == me.pid {
             return Ok(false);
         }
-        if let Some(forward) = target.forward() {
-            forward.watch(&target, me, crate::proc::Watch::Link)?;
-        }
         if !crate::proc::watchers::link(&me.watchers, me.pid, &target.watchers, target.pid) {
             return Err(not_found(dest));
+        }
+        if let Some(forward) = target.forward()
+            && let Err(e) = forward.watch(&target, me, crate::proc::Watch::Link)
+        {
+            // A link the remote side cannot take (to a name): undone.
+            target.watchers.remove_link(me.pid);
+            me.watchers.remove_link(target.pid);
+            return Err(e);
         }
         Ok(true)
     }

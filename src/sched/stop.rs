@@ -157,7 +157,12 @@ impl Core {
         let calls = proc.local.take_running_calls();
         self.terminate_calls(calls);
         let entry_id = proc.entry.id.clone();
+        let monitored = match self.shared.dist.get() {
+            Some(_) => proc.local.monitored(),
+            None => Vec::new(),
+        };
         drop(proc);
+        self.shared.forget_remote_monitors(&process, &monitored);
         let farewell = process.watchers.exit().unwrap_or_default();
         super::stats::bump(&self.counters().exited);
         self.shared
