@@ -2,12 +2,15 @@
 # Remote messaging between two nodes on this machine (docs/src/distribution.md): a round trip
 # one at a time and pipelined throughput, for Erlang<->Erlang, moonweave->Erlang,
 # Erlang->moonweave and moonweave<->moonweave, measured in one run, and prints one table.
+# Each pair runs ROUNDS times (default 5), the pairs interleaved, and the table shows medians:
+# single runs on a shared 2-core machine move by 2-3x (the Erlang sender especially).
 # Installs Debian's erlang-nox when `erl` is missing (the tests never need it).
-#   bash benches/distribution.sh [round trips] [pipelined messages]
+#   [ROUNDS=n] bash benches/distribution.sh [round trips] [pipelined messages]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20000}
 M=${2:-200000}
+ROUNDS=${ROUNDS:-5}
 
 if ! command -v erl >/dev/null 2>&1; then
     echo "installing erlang-nox (Erlang/OTP) for the comparison..." >&2
@@ -32,7 +35,7 @@ wait_for() { # file, text: the server prints "ready" once its name is registered
 
 # server kind (erlang|moonweave), client kind: prints "round_trip_ns rate"
 measure() {
-    local server=$1 client=$2 tag=$1$2$$
+    local server=$1 client=$2 tag=$1$2$$$RANDOM
     local snode=s$tag@127.0.0.1 cnode=c$tag@127.0.0.1
     if [ "$server" = erlang ]; then
         erl -name "$snode" -setcookie "$COOKIE" -noshell -hidden -pa "$work" -s dist serve >"$work/server" 2>&1 &
@@ -53,14 +56,29 @@ measure() {
 }
 
 otp=$(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().')
-read -r ee_rt ee_rate <<<"$(measure erlang erlang)"
+pairs="erlang:erlang moonweave:erlang erlang:moonweave moonweave:moonweave" # client:server
+for round in $(seq 1 "$ROUNDS"); do
+    for pair in $pairs; do
+        client=${pair%%:*} server=${pair##*:}
+        echo "$pair $(measure "$server" "$client")" >>"$work/results"
+    done
+done
+median() { # pair, column (2: round trip, 3: rate)
+    awk -v p="$1" -v c="$2" '$1 == p {print $c}' "$work/results" | sort -n |
+        awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+ee_rt=$(median erlang:erlang 2)
+ee_rate=$(median erlang:erlang 3)
 echo "| client → server (two nodes, loopback) | round trip (µs) | pipelined (k messages/s) | vs Erlang↔Erlang (round trip, pipelined) |"
 echo "|---|---|---|---|"
 row() {
-    awk -v name="$1" -v rt="$2" -v rate="$3" -v ert="$ee_rt" -v erate="$ee_rate" \
+    local rt rate
+    rt=$(median "$2" 2)
+    rate=$(median "$2" 3)
+    awk -v name="$1" -v rt="$rt" -v rate="$rate" -v ert="$ee_rt" -v erate="$ee_rate" \
         'BEGIN {printf "| %s | %.1f | %.0f | %.2f×, %.2f× |\n", name, rt / 1000, rate / 1000, ert / rt, rate / erate}'
 }
-row "Erlang/OTP $otp → Erlang" "$ee_rt" "$ee_rate"
-read -r rt rate <<<"$(measure erlang moonweave)"; row "moonweave → Erlang" "$rt" "$rate"
-read -r rt rate <<<"$(measure moonweave erlang)"; row "Erlang → moonweave" "$rt" "$rate"
-read -r rt rate <<<"$(measure moonweave moonweave)"; row "moonweave → moonweave" "$rt" "$rate"
+row "Erlang/OTP $otp → Erlang" erlang:erlang
+row "moonweave → Erlang" moonweave:erlang
+row "Erlang → moonweave" erlang:moonweave
+row "moonweave → moonweave" moonweave:moonweave

@@ -8,6 +8,10 @@
 pub const MAX_NESTING: usize = 160;
 
 const VERSION: u8 = 131;
+/// An atom by its index in the distribution header's list of atom cache references.
+const ATOM_CACHE_REF: u8 = 82;
+/// The tag of a normal distribution header (after `131`).
+const DIST_HEADER: u8 = 68;
 
 /// Why a frame's terms were not decoded.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,6 +48,95 @@ pub fn check_term(bytes: &[u8]) -> Result<(), Refused> {
     }
 }
 
+/// The atom cache of one connection (DFLAG_DIST_HDR_ATOM_CACHE): 8 segments of 256 atoms,
+/// filled by the new entries of the peer's distribution headers.
+pub struct AtomCache {
+    entries: Vec<Option<Vec<u8>>>,
+}
+
+impl Default for AtomCache {
+    fn default() -> Self {
+        AtomCache {
+            entries: vec![None; 2048],
+        }
+    }
+}
+
+/// Whether a frame body starts with a normal distribution header (`131, 68`).
+pub fn has_header(body: &[u8]) -> bool {
+    body.starts_with(&[VERSION, DIST_HEADER])
+}
+
+/// The terms of a frame that starts with a normal distribution header, as a pass-through
+/// frame's (`131` before each term, the atom cache references replaced by the atoms): what the
+/// decoder takes. The cache is updated with the header's new entries.
+pub fn expand_header(body: &[u8], cache: &mut AtomCache) -> Result<Vec<u8>, Refused> {
+    let count = *body.get(2).ok_or(Refused::Malformed)? as usize;
+    let mut at = 3;
+    let mut atoms: Vec<Vec<u8>> = Vec::with_capacity(count);
+    if count > 0 {
+        let flags = take(body, at, count / 2 + 1)?;
+        at += count / 2 + 1;
+        let nibble = |i: usize| (flags[i / 2] >> ((i % 2) * 4)) & 0x0f;
+        let long_atoms = nibble(count) & 1 == 1;
+        for i in 0..count {
+            let flag = nibble(i);
+            let index =
+                (flag & 0x07) as usize * 256 + *body.get(at).ok_or(Refused::Malformed)? as usize;
+            at += 1;
+            if flag & 0x08 != 0 {
+                let len = if long_atoms {
+                    let len = u16_at(body, at)?;
+                    at += 2;
+                    len
+                } else {
+                    let len = *body.get(at).ok_or(Refused::Malformed)? as usize;
+                    at += 1;
+                    len
+                };
+                let text = take(body, at, len)?.to_vec();
+                at += len;
+                cache.entries[index] = Some(text);
+            }
+            atoms.push(cache.entries[index].clone().ok_or(Refused::Malformed)?);
+        }
+    }
+    let mut out = Vec::with_capacity(body.len() + 64);
+    let mut terms = 0;
+    while at < body.len() {
+        if terms == 2 {
+            return Err(Refused::Malformed);
+        }
+        let mut refs = Vec::new();
+        let len = walk(&body[at..], Some(&mut refs))?;
+        out.push(VERSION);
+        let mut copied = at;
+        for position in refs {
+            let tag_at = at + position;
+            out.extend_from_slice(&body[copied..tag_at]);
+            let atom = atoms
+                .get(body[tag_at + 1] as usize)
+                .ok_or(Refused::Malformed)?;
+            match u8::try_from(atom.len()) {
+                Ok(short) => out.extend_from_slice(&[119, short]), // SMALL_ATOM_UTF8
+                Err(_) => {
+                    out.push(118); // ATOM_UTF8
+                    out.extend_from_slice(&(atom.len() as u16).to_be_bytes());
+                }
+            }
+            out.extend_from_slice(atom);
+            copied = tag_at + 2;
+        }
+        out.extend_from_slice(&body[copied..at + len]);
+        at += len;
+        terms += 1;
+    }
+    if terms == 0 {
+        return Err(Refused::Malformed);
+    }
+    Ok(out)
+}
+
 fn take(bytes: &[u8], at: usize, n: usize) -> Result<&[u8], Refused> {
     bytes
         .get(at..at.checked_add(n).ok_or(Refused::Malformed)?)
@@ -70,7 +163,13 @@ fn atom_len(bytes: &[u8], at: usize) -> Result<usize, Refused> {
 }
 
 /// The length of the term at the start of `bytes`, walked without recursion.
-fn term_len(bytes: &[u8]) -> Result<usize, Refused> {
+pub fn term_len(bytes: &[u8]) -> Result<usize, Refused> {
+    walk(bytes, None)
+}
+
+/// [`term_len`], also taking atom cache references (after a distribution header), whose
+/// positions it records in `cache_refs`.
+fn walk(bytes: &[u8], mut cache_refs: Option<&mut Vec<usize>>) -> Result<usize, Refused> {
     // Terms still to read at each open level of nesting.
     let mut open: Vec<usize> = vec![1];
     let mut at = 0;
@@ -81,6 +180,16 @@ fn term_len(bytes: &[u8]) -> Result<usize, Refused> {
         }
         *left -= 1;
         let tag = *bytes.get(at).ok_or(Refused::Malformed)?;
+        if tag == ATOM_CACHE_REF
+            && let Some(refs) = cache_refs.as_deref_mut()
+        {
+            refs.push(at);
+            at += 2;
+            if at > bytes.len() {
+                return Err(Refused::Malformed);
+            }
+            continue;
+        }
         at += 1;
         // Leaf terms advance `at`; containers push how many terms they hold.
         let inner = match tag {
@@ -156,7 +265,14 @@ fn term_len(bytes: &[u8]) -> Result<usize, Refused> {
                     }
                 };
                 at += before;
-                at += atom_len(bytes, at)?;
+                if bytes.get(at) == Some(&ATOM_CACHE_REF)
+                    && let Some(refs) = cache_refs.as_deref_mut()
+                {
+                    refs.push(at);
+                    at += 2;
+                } else {
+                    at += atom_len(bytes, at)?;
+                }
                 at += after;
                 0
             }
@@ -254,6 +370,50 @@ mod tests {
         }
         bytes.extend(std::iter::repeat_n(106, depth + 1));
         assert_eq!(check_frame(&bytes), Err(Refused::TooDeep));
+    }
+
+    #[test]
+    fn a_distribution_header_expands_to_plain_terms() {
+        let mut cache = AtomCache::default();
+        // Two references: a new entry 'echo' at segment 1 index 5, and a new entry 'ping' at
+        // segment 0 index 9; short atoms.
+        let mut body = vec![131, 68, 2];
+        body.push(0x08 | 0x01 | (0x08 << 4)); // ref 0: new, segment 1; ref 1: new, segment 0
+        body.push(0x00); // the LongAtoms half byte: short
+        body.extend_from_slice(&[5, 4]);
+        body.extend_from_slice(b"echo");
+        body.extend_from_slice(&[9, 4]);
+        body.extend_from_slice(b"ping");
+        // Control {6, ''} as a tuple with a cache ref, then the message {ping}.
+        body.extend_from_slice(&[104, 2, 97, 6, 82, 0]);
+        body.extend_from_slice(&[104, 1, 82, 1]);
+        let plain = expand_header(&body, &mut cache).unwrap();
+        let mut reader = &plain[..];
+        let control = Term::decode(&mut reader).unwrap();
+        let message = Term::decode(&mut reader).unwrap();
+        assert_eq!(
+            control,
+            Term::from(Tuple::from(vec![
+                Term::from(eetf::FixInteger::from(6)),
+                Term::from(Atom::from("echo"))
+            ]))
+        );
+        assert_eq!(
+            message,
+            Term::from(Tuple::from(vec![Term::from(Atom::from("ping"))]))
+        );
+        // The next frame refers to the cached entries without repeating them.
+        let again = [131, 68, 1, 0x01, 5, 104, 1, 82, 0];
+        let plain = expand_header(&again, &mut cache).unwrap();
+        assert_eq!(
+            Term::decode(&plain[..]).unwrap(),
+            Term::from(Tuple::from(vec![Term::from(Atom::from("echo"))]))
+        );
+        // A reference to an entry never filled is malformed.
+        assert_eq!(
+            expand_header(&[131, 68, 1, 0x02, 7, 82, 0], &mut cache),
+            Err(Refused::Malformed)
+        );
     }
 
     #[test]

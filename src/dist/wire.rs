@@ -72,9 +72,14 @@ pub enum ReadError {
 pub struct FrameReader {
     stream: io::BufReader<Blocking>,
     silence: Duration,
+    /// When the peer was last heard from, as of the last read timeout.
     heard: Instant,
+    /// Something arrived since the last read timeout.
+    fresh: bool,
     /// The body of the frame being read, kept between frames.
     body: Vec<u8>,
+    /// The peer's atom cache (its distribution headers fill it).
+    atoms: super::depth::AtomCache,
 }
 
 impl Read for Blocking {
@@ -89,7 +94,9 @@ impl FrameReader {
             stream: io::BufReader::with_capacity(64 * 1024, Blocking(stream)),
             silence,
             heard: Instant::now(),
+            fresh: false,
             body: Vec::new(),
+            atoms: Default::default(),
         }
     }
 
@@ -101,7 +108,8 @@ impl FrameReader {
                 Ok(0) => return Err(ReadError::Closed),
                 Ok(n) => {
                     done += n;
-                    self.heard = Instant::now();
+                    // The clock is read when a read times out, not on every read.
+                    self.fresh = true;
                 }
                 Err(e)
                     if matches!(
@@ -109,7 +117,9 @@ impl FrameReader {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    if self.heard.elapsed() > self.silence {
+                    if std::mem::take(&mut self.fresh) {
+                        self.heard = Instant::now();
+                    } else if self.heard.elapsed() > self.silence {
                         return Err(ReadError::Silent(self.silence));
                     }
                 }
@@ -138,28 +148,29 @@ impl FrameReader {
         body.clear();
         body.resize(len, 0);
         let read = self.fill(&mut body);
+        let cache = &mut self.atoms;
         let message = read.and_then(|()| {
-            if body[0] != PASS_THROUGH {
+            let expanded;
+            let terms = if body[0] == PASS_THROUGH {
+                &body[1..]
+            } else if super::depth::has_header(&body) {
+                // A peer that uses the atom cache: its header lists the atoms the terms
+                // refer to; they are put back in place for the decoder.
+                match super::depth::expand_header(&body, cache) {
+                    Ok(terms) => expanded = terms,
+                    Err(refused) => return refusal(refused, "a malformed distribution header"),
+                }
+                &expanded[..]
+            } else {
                 return Err(ReadError::Malformed(format!(
-                    "expected the pass-through tag 112, got {}",
+                    "expected the pass-through tag 112 or a distribution header, got {}",
                     body[0]
                 )));
+            };
+            if let Err(refused) = super::depth::check_frame(terms) {
+                return refusal(refused, "a term that is not well-formed");
             }
-            match super::depth::check_frame(&body[1..]) {
-                Ok(()) => {}
-                Err(super::depth::Refused::TooDeep) => {
-                    tracing::warn!(target: "moonweave",
-                        "dropped a message from another node: its terms nest deeper than {} levels",
-                        super::depth::MAX_NESTING);
-                    return Ok(None);
-                }
-                Err(super::depth::Refused::Malformed) => {
-                    return Err(ReadError::Malformed(
-                        "a term that is not well-formed".into(),
-                    ));
-                }
-            }
-            Message::read_from(&mut &body[1..])
+            Message::read_from(&mut &terms[..])
                 .map(Some)
                 .map_err(|e| ReadError::Malformed(e.to_string()))
         });
@@ -170,16 +181,126 @@ impl FrameReader {
     }
 }
 
-/// Appends the frame of `message` to `out` (a tick is four zero bytes).
-pub fn encode(message: Message, out: &mut Vec<u8>) -> Result<(), String> {
+/// What a refused frame costs: a message nested too deep is dropped with a log line (the
+/// connection stays); a malformed one ends the connection.
+fn refusal(refused: super::depth::Refused, malformed: &str) -> Result<Option<Message>, ReadError> {
+    match refused {
+        super::depth::Refused::TooDeep => {
+            tracing::warn!(target: "moonweave",
+                "dropped a message from another node: its terms nest deeper than {} levels",
+                super::depth::MAX_NESTING);
+            Ok(None)
+        }
+        super::depth::Refused::Malformed => Err(ReadError::Malformed(malformed.into())),
+    }
+}
+
+/// Appends the frame of `message` to `out` (a tick is four zero bytes): after a normal
+/// distribution header with no atom cache references when `headers` (a peer that negotiated
+/// the atom cache takes nothing else), else as a pass-through frame.
+pub fn encode(message: Message, out: &mut Vec<u8>, headers: bool) -> Result<(), String> {
     if matches!(message, Message::Tick) {
         out.extend_from_slice(&[0; 4]);
         return Ok(());
     }
     let start = out.len();
-    out.extend_from_slice(&[0, 0, 0, 0, PASS_THROUGH]);
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    if headers {
+        out.extend_from_slice(&[131, 68, 0]);
+    } else {
+        out.push(PASS_THROUGH);
+    }
+    let terms = out.len();
     message.write_into(out).map_err(|e| e.to_string())?;
+    if headers {
+        // After a header the terms carry no version byte: drop the two the encoder wrote.
+        let control = super::depth::term_len(&out[terms + 1..])
+            .map_err(|_| "an unencodable control message".to_string())?;
+        let payload = terms + 1 + control;
+        if payload < out.len() {
+            out.remove(payload);
+        }
+        out.remove(terms);
+    }
     let len = u32::try_from(out.len() - start - 4).map_err(|_| "a frame over 4 GiB".to_string())?;
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());
     Ok(())
+}
+
+/// Frames written with headers (by [`encode`]) rewritten as pass-through frames, for a peer
+/// that turned out not to take headers.
+pub fn to_pass_through(frames: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(frames.len() + frames.len() / 16);
+    let mut at = 0;
+    while at + 4 <= frames.len() {
+        let len = u32::from_be_bytes([frames[at], frames[at + 1], frames[at + 2], frames[at + 3]])
+            as usize;
+        let body = &frames[at + 4..at + 4 + len];
+        at += 4 + len;
+        if len == 0 {
+            out.extend_from_slice(&[0; 4]);
+            continue;
+        }
+        // 131 68 0, the control term, the payload term.
+        let terms = &body[3..];
+        let control = super::depth::term_len(terms).unwrap_or(terms.len());
+        let mut frame = vec![PASS_THROUGH, 131];
+        frame.extend_from_slice(&terms[..control]);
+        if control < terms.len() {
+            frame.push(131);
+            frame.extend_from_slice(&terms[control..]);
+        }
+        out.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+        out.extend_from_slice(&frame);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eetf::{Atom, Term};
+
+    fn decode_frames(
+        mut frames: &[u8],
+        cache: &mut super::super::depth::AtomCache,
+    ) -> Vec<Message> {
+        let mut messages = Vec::new();
+        while !frames.is_empty() {
+            let len = u32::from_be_bytes([frames[0], frames[1], frames[2], frames[3]]) as usize;
+            let body = &frames[4..4 + len];
+            frames = &frames[4 + len..];
+            let terms = if body[0] == PASS_THROUGH {
+                body[1..].to_vec()
+            } else {
+                super::super::depth::expand_header(body, cache).unwrap()
+            };
+            messages.push(Message::read_from(&mut &terms[..]).unwrap());
+        }
+        messages
+    }
+
+    #[test]
+    fn frames_with_headers_and_pass_through_frames_carry_the_same_messages() {
+        let message = || {
+            Message::reg_send(
+                eetf::Pid::new("a@b", 1, 2, 3),
+                Atom::from("echo"),
+                Term::from(eetf::Tuple::from(vec![Term::from(Atom::from("ping"))])),
+            )
+        };
+        let mut with_headers = Vec::new();
+        encode(message(), &mut with_headers, true).unwrap();
+        encode(
+            Message::send(eetf::Pid::new("a@b", 1, 2, 3), Term::from(Atom::from("x"))),
+            &mut with_headers,
+            true,
+        )
+        .unwrap();
+        let mut cache = Default::default();
+        let decoded = decode_frames(&with_headers, &mut cache);
+        assert_eq!(decoded[0], message());
+        let plain = to_pass_through(&with_headers);
+        assert_eq!(decode_frames(&plain, &mut cache), decoded);
+    }
 }
