@@ -179,6 +179,24 @@ impl Drop for Node {
     }
 }
 
+/// A Lua module for the watching tests (`require("watch").watch`): monitors and links `pid`
+/// (trapping links), calls `trigger`, then prints its two events, one line each:
+/// `<kind> <from is pid> <error kind> <error message>`.
+const WATCH_LUA: &str = r#"local M = {}
+function M.watch(pid, trigger)
+    process.set_options({trap_links = true})
+    assert(process.monitor(pid))
+    assert(process.link(pid))
+    trigger()
+    local events = process.events()
+    for _ = 1, 2 do
+        local ev = events:receive()
+        print(ev.kind, ev.from == pid, ev.result.error:kind(), ev.result.error:message())
+    end
+end
+return M
+"#;
+
 /// An Erlang node that serves `echo` (`{ping, From, X}` → `{pong, X, self()}`) and `maker`
 /// (`{victim, From}` → `{victim, P}` for a new process P that exits with `boom` on `{go}`),
 /// and prints `ready`.
@@ -273,22 +291,15 @@ fn a_lua_process_linked_to_an_erlang_process_hears_its_exit_reason() {
     let beam = node_name("beamlink");
     let _erlang = erlang_peer(&beam, None);
     let source = format!(
-        r#"return function()
-            process.set_options({{trap_links = true}})
+        r#"local watch = require("watch").watch
+        return function()
             process.send("maker@{beam}", "victim", process.pid())
             local victim = process.inbox():receive():payload()
-            assert(process.monitor(victim))
-            assert(process.link(victim))
-            process.send(victim, "go")
-            local events = process.events()
-            for _ = 1, 2 do
-                local ev = events:receive()
-                print(ev.kind, ev.from == victim, ev.result.error:kind(), ev.result.error:message())
-            end
+            watch(victim, function() process.send(victim, "go") end)
             return 0
         end"#
     );
-    let app = app(&[("main.lua", &source)]);
+    let app = app(&[("main.lua", &source), ("watch.lua", WATCH_LUA)]);
     let mut node = Node::moonweave(&node_name("mwlink"), &app, &[]);
     assert_eq!(node.expect("pid.exit"), "pid.exit\ttrue\tUNKNOWN\tboom");
     assert_eq!(
@@ -356,22 +367,15 @@ fn an_erlang_monitor_and_link_of_a_lua_process_get_the_lua_error() {
 /// then prints its two events.
 fn watcher_of(beam: &str) -> TestApp {
     let source = format!(
-        r#"return function()
-            process.set_options({{trap_links = true}})
+        r#"local watch = require("watch").watch
+        return function()
             process.send("maker@{beam}", "victim", process.pid())
             local victim = process.inbox():receive():payload()
-            assert(process.monitor(victim))
-            assert(process.link(victim))
-            print("watching")
-            local events = process.events()
-            for _ = 1, 2 do
-                local ev = events:receive()
-                print(ev.kind, ev.from == victim, ev.result.error:kind(), ev.result.error:message())
-            end
+            watch(victim, function() print("watching") end)
             return 0
         end"#
     );
-    app(&[("main.lua", &source)])
+    app(&[("main.lua", &source), ("watch.lua", WATCH_LUA)])
 }
 
 #[test]
@@ -445,25 +449,18 @@ fn two_moonweave_nodes_send_by_name_and_watch_each_other() {
     let mut serving = Node::moonweave(&server, &server_app, &["--log-level", "error"]);
     serving.expect("ready");
     let client_source = format!(
-        r#"return function()
-            process.set_options({{trap_links = true}})
+        r#"local watch = require("watch").watch
+        return function()
             process.send("calc@{server}", "add", 20, 22)
             local msg = process.inbox():receive()
             local sum, t = msg:payload()
             print(msg:topic(), sum, t.nested[2], msg:from():find("{{{server}|<0.", 1, true) == 1)
             local calc = msg:from()
-            assert(process.monitor(calc))
-            assert(process.link(calc))
-            process.send(calc, "fail")
-            local events = process.events()
-            for _ = 1, 2 do
-                local ev = events:receive()
-                print(ev.kind, ev.from == calc, ev.result.error:kind(), ev.result.error:message())
-            end
+            watch(calc, function() process.send(calc, "fail") end)
             return 0
         end"#
     );
-    let client_app = app(&[("main.lua", &client_source)]);
+    let client_app = app(&[("main.lua", &client_source), ("watch.lua", WATCH_LUA)]);
     let mut client = Node::moonweave(&node_name("mwclient"), &client_app, &[]);
     assert_eq!(client.expect("sum"), "sum\t42\ty\ttrue");
     assert_eq!(
