@@ -197,6 +197,17 @@ end
 return M
 "#;
 
+/// Reads the two lines `watch.lua` prints: EXIT, then LINK_DOWN, both from the watched
+/// process, with the error `kind` and `message`.
+fn expect_watch_events(node: &mut Node, kind: &str, message: &str) {
+    for event in ["pid.exit", "pid.link.down"] {
+        assert_eq!(
+            node.expect(event),
+            format!("{event}\ttrue\t{kind}\t{message}")
+        );
+    }
+}
+
 /// An Erlang node that serves `echo` (`{ping, From, X}` → `{pong, X, self()}`) and `maker`
 /// (`{victim, From}` → `{victim, P}` for a new process P that exits with `boom` on `{go}`),
 /// and prints `ready`.
@@ -301,11 +312,7 @@ fn a_lua_process_linked_to_an_erlang_process_hears_its_exit_reason() {
     );
     let app = app(&[("main.lua", &source), ("watch.lua", WATCH_LUA)]);
     let mut node = Node::moonweave(&node_name("mwlink"), &app, &[]);
-    assert_eq!(node.expect("pid.exit"), "pid.exit\ttrue\tUNKNOWN\tboom");
-    assert_eq!(
-        node.expect("pid.link.down"),
-        "pid.link.down\ttrue\tUNKNOWN\tboom"
-    );
+    expect_watch_events(&mut node, "UNKNOWN", "boom");
     assert_eq!(node.wait(), 0);
 }
 
@@ -389,14 +396,7 @@ fn a_killed_node_turns_links_and_monitors_into_noconnection() {
     let mut node = Node::moonweave(&node_name("mwkill"), &app, &[]);
     node.expect("watching");
     erlang.signal("KILL");
-    assert_eq!(
-        node.expect("pid.exit"),
-        "pid.exit\ttrue\tUNAVAILABLE\tnoconnection"
-    );
-    assert_eq!(
-        node.expect("pid.link.down"),
-        "pid.link.down\ttrue\tUNAVAILABLE\tnoconnection"
-    );
+    expect_watch_events(&mut node, "UNAVAILABLE", "noconnection");
     assert_eq!(node.wait(), 0);
 }
 
@@ -412,14 +412,7 @@ fn a_stopped_node_is_found_down_by_its_missing_ticks() {
     node.expect("watching");
     // The connection stays open but the peer says nothing: only the ticks can tell.
     erlang.signal("STOP");
-    assert_eq!(
-        node.expect("pid.exit"),
-        "pid.exit\ttrue\tUNAVAILABLE\tnoconnection"
-    );
-    assert_eq!(
-        node.expect("pid.link.down"),
-        "pid.link.down\ttrue\tUNAVAILABLE\tnoconnection"
-    );
+    expect_watch_events(&mut node, "UNAVAILABLE", "noconnection");
     assert_eq!(node.wait(), 0);
     erlang.signal("CONT");
 }
@@ -463,14 +456,7 @@ fn two_moonweave_nodes_send_by_name_and_watch_each_other() {
     let client_app = app(&[("main.lua", &client_source), ("watch.lua", WATCH_LUA)]);
     let mut client = Node::moonweave(&node_name("mwclient"), &client_app, &[]);
     assert_eq!(client.expect("sum"), "sum\t42\ty\ttrue");
-    assert_eq!(
-        client.expect("pid.exit"),
-        "pid.exit\ttrue\tCONFLICT\tasked to fail"
-    );
-    assert_eq!(
-        client.expect("pid.link.down"),
-        "pid.link.down\ttrue\tCONFLICT\tasked to fail"
-    );
+    expect_watch_events(&mut client, "CONFLICT", "asked to fail");
     assert_eq!(client.wait(), 0);
 }
 
@@ -568,14 +554,7 @@ fn a_killed_moonweave_node_turns_links_and_monitors_into_noconnection() {
     let mut node = Node::moonweave(&node_name("mwwatcher"), &app, &[]);
     node.expect("watching");
     holding.signal("KILL");
-    assert_eq!(
-        node.expect("pid.exit"),
-        "pid.exit\ttrue\tUNAVAILABLE\tnoconnection"
-    );
-    assert_eq!(
-        node.expect("pid.link.down"),
-        "pid.link.down\ttrue\tUNAVAILABLE\tnoconnection"
-    );
+    expect_watch_events(&mut node, "UNAVAILABLE", "noconnection");
     assert_eq!(node.wait(), 0);
 }
 

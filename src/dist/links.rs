@@ -224,11 +224,7 @@ impl Node {
         let shared = self.shared.upgrade()?;
         match target {
             PidOrAtom::Pid(pid) => self.own_target(&shared, pid),
-            PidOrAtom::Atom(name) => shared
-                .registry
-                .lookup(name.name.as_bytes())
-                .and_then(|pid| shared.table.get(pid))
-                .filter(|p| !p.is_gone() && p.forward().is_none()),
+            PidOrAtom::Atom(name) => self.registered(&shared, name),
         }
     }
 

@@ -590,12 +590,7 @@ impl Node {
         };
         let target = match (to, name) {
             (Some(pid), _) => self.own_target(&shared, pid),
-            // Only this node's registry: a name never leads on to another node.
-            (_, Some(name)) => shared
-                .registry
-                .lookup(name.name.as_bytes())
-                .and_then(|pid| shared.table.get(pid))
-                .filter(|p| !p.is_gone() && p.forward().is_none()),
+            (_, Some(name)) => self.registered(&shared, name),
             _ => None,
         };
         let Some(target) = target else {
@@ -620,6 +615,16 @@ impl Node {
         shared
             .table
             .get(Pid(u64::from(pid.serial) << 32 | u64::from(pid.id)))
+            .filter(|p| !p.is_gone() && p.forward().is_none())
+    }
+
+    /// The live local process registered as `name`: this node's registry only, so a name
+    /// from another node never leads on to a third one.
+    fn registered(&self, shared: &Shared, name: &Atom) -> Option<Arc<Process>> {
+        shared
+            .registry
+            .lookup(name.name.as_bytes())
+            .and_then(|pid| shared.table.get(pid))
             .filter(|p| !p.is_gone() && p.forward().is_none())
     }
 

@@ -38,6 +38,20 @@ pub(crate) fn valid_topic(topic: &[u8]) -> bool {
     !topic.is_empty() && topic[0] != b'@'
 }
 
+/// After `me` linked `target`: when `target` is a process of another node, its node is told;
+/// a link the remote side cannot take (to a name) is undone and its error returned.
+pub(crate) fn announce_link(target: &Process, me: &Process) -> Result<(), ErrorValue> {
+    let Some(forward) = target.forward() else {
+        return Ok(());
+    };
+    forward
+        .watch(target, me, crate::proc::Watch::Link)
+        .inspect_err(|_| {
+            target.watchers.remove_link(me.pid);
+            me.watchers.remove_link(target.pid);
+        })
+}
+
 impl Shared {
     /// Whether the runtime has begun to shut down (or stopped): no new work is accepted.
     pub(crate) fn is_closing(&self) -> bool {
@@ -392,14 +406,7 @@ impl Shared {
         if !crate::proc::watchers::link(&me.watchers, me.pid, &target.watchers, target.pid) {
             return Err(not_found(dest));
         }
-        if let Some(forward) = target.forward()
-            && let Err(e) = forward.watch(&target, me, crate::proc::Watch::Link)
-        {
-            // A link the remote side cannot take (to a name): undone.
-            target.watchers.remove_link(me.pid);
-            me.watchers.remove_link(target.pid);
-            return Err(e);
-        }
+        announce_link(&target, me)?;
         Ok(true)
     }
 

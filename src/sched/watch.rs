@@ -82,14 +82,7 @@ impl Core {
         if !crate::proc::watchers::link(&me.watchers, me.pid, &target.watchers, target.pid) {
             return Err(not_found(dest));
         }
-        if let Some(forward) = target.forward()
-            && let Err(e) = forward.watch(&target, &me, Watch::Link)
-        {
-            // A link the remote side cannot take (to a name): undone.
-            target.watchers.remove_link(me.pid);
-            me.watchers.remove_link(target.pid);
-            return Err(e);
-        }
+        super::native::announce_link(&target, &me)?;
         self.with_current(|p| p.local.add_link(target.pid));
         Ok(())
     }
