@@ -259,7 +259,7 @@ lua_fn! {
             host: core.host as u32,
             pid,
         });
-        let target = match core.resolve(dest, dest.as_ptr() as usize) {
+        let target = match core.resolve_cached(dest, dest.as_ptr() as usize) {
             Ok(target) => target,
             Err(e) => return fail(stack, e),
         };

@@ -74,7 +74,7 @@ impl Core {
         let me = self
             .current_process()
             .ok_or_else(|| error(ErrorKind::Invalid, "no process is running"))?;
-        let target = self.resolve(dest, 0)?;
+        let target = self.resolve(dest)?;
         self.permit(Permission::Terminate, target.pid_text.as_bytes())?;
         if target.pid == me.pid {
             self.with_current(|p| {
@@ -105,7 +105,7 @@ impl Core {
             .ok_or_else(|| error(ErrorKind::Invalid, "no process is running"))?
             .pid_text
             .clone();
-        let target = self.resolve(dest, 0)?;
+        let target = self.resolve(dest)?;
         self.permit(Permission::Cancel, target.pid_text.as_bytes())?;
         let deadline = deadline.map(|d| Deadline {
             at: Instant::now() + d,

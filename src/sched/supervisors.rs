@@ -79,7 +79,7 @@ impl Core {
 
     /// The live supervisor process `dest` (a PID text or a name) names, if it is one.
     pub fn supervisor(&self, dest: &[u8]) -> Option<Arc<Process>> {
-        self.resolve(dest, 0).ok().filter(|p| p.supervisor)
+        self.resolve(dest).ok().filter(|p| p.supervisor)
     }
 }
 

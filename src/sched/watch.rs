@@ -28,7 +28,7 @@ impl Core {
     /// `process.monitor(dest)`.
     pub fn monitor(&self, dest: &[u8]) -> Result<(), ErrorValue> {
         let me = self.current_process().ok_or_else(outside_process)?;
-        let target = self.resolve(dest, 0)?;
+        let target = self.resolve(dest)?;
         self.permit(Permission::Monitor, target.pid_text.as_bytes())?;
         if target.pid == me.pid {
             return Ok(());
@@ -74,7 +74,7 @@ impl Core {
     /// `process.link(dest)`: idempotent; linking yourself does nothing.
     pub fn link(&self, dest: &[u8]) -> Result<(), ErrorValue> {
         let me = self.current_process().ok_or_else(outside_process)?;
-        let target = self.resolve(dest, 0)?;
+        let target = self.resolve(dest)?;
         self.permit(Permission::Link, target.pid_text.as_bytes())?;
         if target.pid == me.pid {
             return Ok(());
