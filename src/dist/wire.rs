@@ -67,17 +67,23 @@ pub enum ReadError {
     Malformed(String),
 }
 
-/// A read from the socket that brought this many frames or more means the peer is streaming
-/// messages: the next read waits [`STREAM_PAUSE`] first, so that it takes many frames at once.
+/// A peer that sent this many frames within [`STREAM_WINDOW`] (or at that rate over the last
+/// window) is streaming messages: before the reader goes back to the socket it waits
+/// [`STREAM_PAUSE`], so that it takes many frames at once.
 ///
 /// Why: a reader that takes every frame the moment it lands makes the kernel acknowledge
 /// almost every segment, and a sender that gets those acknowledgements sends each small
 /// message in its own segment (Linux corks small writes only while earlier data is
 /// unacknowledged). An Erlang node pipelining 400,000 messages to an eager reader on loopback
 /// put 490,000 packets on the wire and spent 2 s of CPU (210k messages/s); with the pause
-/// 5,000–130,000 packets and 0.75–1.1 s (390–700k messages/s). A message that arrives alone
-/// is read at once: the pause follows only reads that found several frames waiting.
-const STREAM_FRAMES: u32 = 2;
+/// 5,000–130,000 packets and 0.75–1.1 s (390–700k messages/s).
+///
+/// The threshold is a rate (160,000 frames/s), not frames per read: request/response traffic
+/// often brings two frames at once (Erlang's `gen_server:call` sends MONITOR_P and SEND
+/// together) and must not wait. Below the rate every read happens at once; above it a frame
+/// may wait for the pause plus the kernel's timer slack (about 150 µs in all).
+const STREAM_FRAMES: u32 = 32;
+const STREAM_WINDOW: Duration = Duration::from_micros(200);
 /// Picked from 50 and 100 µs by measuring benches/distribution.sh (100 µs batched more).
 const STREAM_PAUSE: Duration = Duration::from_micros(100);
 
@@ -94,8 +100,11 @@ pub struct FrameReader {
     body: Vec<u8>,
     /// The peer's atom cache (its distribution headers fill it).
     atoms: super::depth::AtomCache,
-    /// Frames taken so far from the bytes of the last read from the socket.
-    frames_in_read: u32,
+    /// Frames read since `window` began (see [`STREAM_FRAMES`]).
+    frames_in_window: u32,
+    window: Instant,
+    /// The last window that ended had the rate of a stream: every read waits first.
+    streaming: bool,
 }
 
 impl Read for Blocking {
@@ -113,7 +122,9 @@ impl FrameReader {
             fresh: false,
             body: Vec::new(),
             atoms: Default::default(),
-            frames_in_read: 0,
+            frames_in_window: 0,
+            window: Instant::now(),
+            streaming: false,
         }
     }
 
@@ -147,16 +158,30 @@ impl FrameReader {
         Ok(())
     }
 
+    /// Before a read of the socket: pauses while the peer streams (see [`STREAM_FRAMES`]). A
+    /// window that ended decides for the next one by its rate over the time it really lasted,
+    /// so a burst long past does not make the next message wait.
+    fn pace(&mut self) {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.window);
+        if elapsed >= STREAM_WINDOW {
+            self.streaming = u128::from(self.frames_in_window) * STREAM_WINDOW.as_nanos()
+                >= u128::from(STREAM_FRAMES) * elapsed.as_nanos();
+            self.window = now;
+            self.frames_in_window = 0;
+        }
+        if self.streaming || self.frames_in_window >= STREAM_FRAMES {
+            std::thread::sleep(STREAM_PAUSE);
+        }
+    }
+
     /// The next frame: a control message, or `None` for a tick or a message whose terms nest
     /// deeper than `depth::MAX_NESTING` (dropped with a log line, the connection stays).
     pub fn next(&mut self) -> Result<Option<Message>, ReadError> {
         if self.stream.buffer().is_empty() {
-            if self.frames_in_read >= STREAM_FRAMES {
-                std::thread::sleep(STREAM_PAUSE);
-            }
-            self.frames_in_read = 0;
+            self.pace();
         }
-        self.frames_in_read += 1;
+        self.frames_in_window += 1;
         let mut len = [0u8; 4];
         self.fill(&mut len)?;
         let len = u32::from_be_bytes(len) as usize;

@@ -259,15 +259,11 @@ lua_fn! {
             host: core.host as u32,
             pid,
         });
-        let target = match core.resolve_cached(dest, dest.as_ptr() as usize) {
-            Ok(target) => target,
-            Err(e) => return fail(stack, e),
-        };
-        if let Err(e) = core.permit(Permission::Send, target.pid_text.as_bytes()) {
-            return fail(stack, e);
-        }
-        let envelope = Envelope { from, topic: topic.into(), payload };
-        match core.send(&target, dest, envelope) {
+        let sent = core.with_destination(dest, dest.as_ptr() as usize, |target| {
+            core.permit(Permission::Send, target.pid_text.as_bytes())?;
+            core.send(target, dest, Envelope { from, topic: topic.into(), payload })
+        });
+        match sent.and_then(|sent| sent) {
             Ok(()) => done(stack),
             Err(e) => fail(stack, e),
         }

@@ -11,7 +11,6 @@
 //!    atomic operation); any other goes through [`Process::route`]: the owner worker's inbound
 //!    queue, or the pending signals of a process that has not started.
 
-use std::rc::Rc;
 use std::sync::Arc;
 
 use super::core::Core;
@@ -24,14 +23,9 @@ use crate::proc::{Envelope, Process, Route, Signal};
 /// processes it keeps alive after they exit do not matter. Picked, not tuned.
 const CACHED: usize = 1 << 16;
 
-/// A destination as the cache hands it out: cloned and dropped with a worker-local count, not
-/// the process record's atomic one (two atomic operations per send saved).
-#[allow(clippy::redundant_allocation)]
-pub type CachedProcess = Rc<Arc<Process>>;
-
 /// Recently resolved PID texts of one worker, by the address of the string's bytes.
 pub struct Destinations {
-    entries: std::collections::HashMap<usize, CachedProcess, ahash::RandomState>,
+    entries: std::collections::HashMap<usize, Arc<Process>, ahash::RandomState>,
 }
 
 impl Default for Destinations {
@@ -45,13 +39,13 @@ impl Default for Destinations {
 }
 
 impl Destinations {
-    fn get(&self, key: usize, text: &[u8]) -> Option<&CachedProcess> {
+    fn get(&self, key: usize, text: &[u8]) -> Option<&Arc<Process>> {
         self.entries
             .get(&key)
             .filter(|process| process.pid_text.as_bytes() == text)
     }
 
-    fn put(&mut self, key: usize, process: CachedProcess) {
+    fn put(&mut self, key: usize, process: Arc<Process>) {
         if self.entries.len() >= CACHED {
             self.entries.clear();
         }
@@ -75,17 +69,28 @@ impl Core {
         self.shared.resolve_dest(dest)
     }
 
-    /// [`Core::resolve`] through the worker's cache of destinations (the send path): `key`
-    /// identifies the text (the address of the Lua string's bytes).
-    pub fn resolve_cached(&self, dest: &[u8], key: usize) -> Result<CachedProcess, ErrorValue> {
+    /// Runs `f` on the live process `dest` names, found through the worker's cache of
+    /// destinations (the send path): `key` identifies the text (the address of the Lua
+    /// string's bytes). A hit lends the cached record to `f` without touching its reference
+    /// count (two atomic operations per send); `f` must not send from Lua (nothing on the send
+    /// path does).
+    pub fn with_destination<R>(
+        &self,
+        dest: &[u8],
+        key: usize,
+        f: impl FnOnce(&Process) -> R,
+    ) -> Result<R, ErrorValue> {
         if dest.first() != Some(&b'{') {
-            return self.resolve(dest).map(Rc::new);
+            return self.resolve(dest).map(|process| f(&process));
+        }
+        {
+            let cache = self.destinations.borrow();
+            if let Some(process) = cache.get(key, dest).filter(|p| !p.is_gone()) {
+                return Ok(f(process));
+            }
         }
         let mut cache = self.destinations.borrow_mut();
         if let Some(process) = cache.get(key, dest) {
-            if !process.is_gone() {
-                return Ok(process.clone());
-            }
             let remote = process.forward().is_some();
             cache.forget(key);
             // A process of another node whose proxy ended is reached through a new one.
@@ -94,9 +99,9 @@ impl Core {
             }
         }
         drop(cache);
-        let process = Rc::new(self.resolve(dest)?);
+        let process = self.resolve(dest)?;
         self.destinations.borrow_mut().put(key, process.clone());
-        Ok(process)
+        Ok(f(&process))
     }
 
     /// Sends `envelope` to `target` (resolved from `dest`): checks the mailbox limit, then
