@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::core::Core;
 use super::error;
+use crate::bytes::Bytes;
 use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::{Envelope, Process, Route, Signal};
 
@@ -23,9 +24,12 @@ use crate::proc::{Envelope, Process, Route, Signal};
 /// processes it keeps alive after they exit do not matter. Picked, not tuned.
 const CACHED: usize = 1 << 16;
 
-/// Recently resolved PID texts of one worker, by the address of the string's bytes.
+/// Recently resolved PID texts of one worker, by the address of the string's bytes. Each entry
+/// keeps its own copy of the text (inline for PID texts of short host ids), so checking a hit
+/// reads the entry alone, not the process record and the text it points to: in a ring of
+/// 10,000 processes each of those is a cache miss.
 pub struct Destinations {
-    entries: std::collections::HashMap<usize, Arc<Process>, ahash::RandomState>,
+    entries: std::collections::HashMap<usize, (Arc<Process>, Bytes), ahash::RandomState>,
 }
 
 impl Default for Destinations {
@@ -42,14 +46,16 @@ impl Destinations {
     fn get(&self, key: usize, text: &[u8]) -> Option<&Arc<Process>> {
         self.entries
             .get(&key)
-            .filter(|process| process.pid_text.as_bytes() == text)
+            .filter(|(_, cached)| cached.as_bytes() == text)
+            .map(|(process, _)| process)
     }
 
     fn put(&mut self, key: usize, process: Arc<Process>) {
         if self.entries.len() >= CACHED {
             self.entries.clear();
         }
-        self.entries.insert(key, process);
+        let text = Bytes::new(process.pid_text.as_bytes());
+        self.entries.insert(key, (process, text));
     }
 
     fn forget(&mut self, key: usize) {
