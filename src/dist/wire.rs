@@ -87,6 +87,41 @@ const STREAM_WINDOW: Duration = Duration::from_micros(200);
 /// Picked from 50 and 100 µs by measuring benches/distribution.sh (100 µs batched more).
 const STREAM_PAUSE: Duration = Duration::from_micros(100);
 
+/// Counts a connection's frames per [`STREAM_WINDOW`] to tell a stream from request/response
+/// traffic.
+#[derive(Debug)]
+struct Pacing {
+    /// Frames read since `window` began.
+    frames: u32,
+    window: Instant,
+    /// The last window that ended had the rate of a stream.
+    streaming: bool,
+}
+
+impl Pacing {
+    fn new(now: Instant) -> Pacing {
+        Pacing {
+            frames: 0,
+            window: now,
+            streaming: false,
+        }
+    }
+
+    /// Before a read of the socket at `now`: whether to pause first. A window that ended
+    /// decides for the next one by its rate over the time it really lasted, so a burst long
+    /// past does not make the next message wait.
+    fn before_read(&mut self, now: Instant) -> bool {
+        let elapsed = now.duration_since(self.window);
+        if elapsed >= STREAM_WINDOW {
+            self.streaming = u128::from(self.frames) * STREAM_WINDOW.as_nanos()
+                >= u128::from(STREAM_FRAMES) * elapsed.as_nanos();
+            self.window = now;
+            self.frames = 0;
+        }
+        self.streaming || self.frames >= STREAM_FRAMES
+    }
+}
+
 /// Reads frames from a stream whose read timeout is set, failing when nothing at all arrived
 /// for `silence` (the peer stopped ticking).
 pub struct FrameReader {
@@ -100,11 +135,8 @@ pub struct FrameReader {
     body: Vec<u8>,
     /// The peer's atom cache (its distribution headers fill it).
     atoms: super::depth::AtomCache,
-    /// Frames read since `window` began (see [`STREAM_FRAMES`]).
-    frames_in_window: u32,
-    window: Instant,
-    /// The last window that ended had the rate of a stream: every read waits first.
-    streaming: bool,
+    /// Whether the peer is streaming (see [`STREAM_FRAMES`]).
+    pacing: Pacing,
 }
 
 impl Read for Blocking {
@@ -122,9 +154,7 @@ impl FrameReader {
             fresh: false,
             body: Vec::new(),
             atoms: Default::default(),
-            frames_in_window: 0,
-            window: Instant::now(),
-            streaming: false,
+            pacing: Pacing::new(Instant::now()),
         }
     }
 
@@ -158,30 +188,15 @@ impl FrameReader {
         Ok(())
     }
 
-    /// Before a read of the socket: pauses while the peer streams (see [`STREAM_FRAMES`]). A
-    /// window that ended decides for the next one by its rate over the time it really lasted,
-    /// so a burst long past does not make the next message wait.
-    fn pace(&mut self) {
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.window);
-        if elapsed >= STREAM_WINDOW {
-            self.streaming = u128::from(self.frames_in_window) * STREAM_WINDOW.as_nanos()
-                >= u128::from(STREAM_FRAMES) * elapsed.as_nanos();
-            self.window = now;
-            self.frames_in_window = 0;
-        }
-        if self.streaming || self.frames_in_window >= STREAM_FRAMES {
-            std::thread::sleep(STREAM_PAUSE);
-        }
-    }
-
     /// The next frame: a control message, or `None` for a tick or a message whose terms nest
     /// deeper than `depth::MAX_NESTING` (dropped with a log line, the connection stays).
     pub fn next(&mut self) -> Result<Option<Message>, ReadError> {
-        if self.stream.buffer().is_empty() {
-            self.pace();
+        // An empty buffer means the next bytes come from the socket: the clock is read here,
+        // once per read.
+        if self.stream.buffer().is_empty() && self.pacing.before_read(Instant::now()) {
+            std::thread::sleep(STREAM_PAUSE);
         }
-        self.frames_in_window += 1;
+        self.pacing.frames += 1;
         let mut len = [0u8; 4];
         self.fill(&mut len)?;
         let len = u32::from_be_bytes(len) as usize;
@@ -327,6 +342,42 @@ mod tests {
             messages.push(Message::read_from(&mut &terms[..]).unwrap());
         }
         messages
+    }
+
+    /// Reads at `times` (µs from the start), each bringing `frames`: whether each one paused.
+    fn pauses(reads: &[(u64, u32)]) -> Vec<bool> {
+        let start = Instant::now();
+        let mut pacing = Pacing::new(start);
+        reads
+            .iter()
+            .map(|&(at, frames)| {
+                let pause = pacing.before_read(start + Duration::from_micros(at));
+                pacing.frames += frames;
+                pause
+            })
+            .collect()
+    }
+
+    #[test]
+    fn request_and_response_traffic_never_waits() {
+        // Two frames (MONITOR_P and SEND) every 40 µs: 50,000 frames/s.
+        let reads: Vec<(u64, u32)> = (0..100).map(|i| (i * 40, 2)).collect();
+        assert!(pauses(&reads).iter().all(|&p| !p));
+    }
+
+    #[test]
+    fn a_stream_pauses_each_read_until_it_stops() {
+        // Four frames every 10 µs (400,000 frames/s) for 1 ms: after the first 32 frames
+        // every read pauses.
+        let mut reads: Vec<(u64, u32)> = (0..100).map(|i| (i * 10, 4)).collect();
+        let paused = pauses(&reads);
+        assert!(!paused[0] && paused[8..].iter().all(|&p| p), "{paused:?}");
+        // Batches after the pauses keep it streaming: 40 frames every 110 µs.
+        reads = (0..20).map(|i| (i * 110, 40)).collect();
+        assert!(pauses(&reads)[1..].iter().all(|&p| p));
+        // A message long after a burst is read at once, and so is the next one.
+        let paused = pauses(&[(0, 64), (150, 64), (10_000, 1), (10_040, 1)]);
+        assert_eq!(paused, [false, true, false, false]);
     }
 
     #[test]
