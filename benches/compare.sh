@@ -2,7 +2,7 @@
 # Runs the six workloads on moonweave and on Erlang/OTP on this machine and prints one table,
 # with a ratio column (moonweave's advantage: Erlang's time or size divided by ours, our rate
 # divided by Erlang's; above 1 means moonweave is ahead), followed by the one-worker rows, the
-# preemption cost, the cost breakdown of the message path and the floor of a round trip on a
+# preemption cost, the cost breakdown of the message path and the floors of ping-pong and ring on a
 # bare Luau VM (benches/floor.rs).
 # Installs Debian's erlang-nox when `erl` is missing (the tests never need it).
 set -euo pipefail
@@ -46,5 +46,5 @@ for name in idle spawn skynet ring ping_pong fan_in; do
     echo "| $name | $unit | $ours | $theirs | $ratio | $target |"
 done
 grep -E "^\| (ring_1w|ping_pong_1w|cpu_|breakdown_)" <<<"$mw_out" | sed 's/| — | \(.*\) |$/| — | — | \1 |/'
-# The floor of a round trip on a bare Luau VM (benches/floor.rs), measured in the same sitting.
-cargo bench -q --bench floor 2>/dev/null | grep "^| ping_pong_floor" | sed 's/ |$/ | — | — | — |/'
+# The floors of ping-pong and ring on a bare Luau VM (benches/floor.rs), in the same sitting.
+cargo bench -q --bench floor 2>/dev/null | grep -E "^\| (ping_pong|ring)_floor" | sed 's/ |$/ | — | — | — |/'
