@@ -2,9 +2,10 @@
 //!
 //! 1. **Resolve.** A destination is a PID text or a registered name. A PID text that was sent
 //!    to recently is found in a cache of the worker, keyed by the address of the Lua string's
-//!    bytes and checked by comparing those bytes with the process's PID text (so a reused
-//!    address cannot name the wrong process); only a miss parses the text and looks in the
-//!    shared process table. Names go through the registry every time (a name can move).
+//!    bytes and checked by comparing those bytes with the copy of the process's PID text the
+//!    entry keeps (so a reused address cannot name the wrong process); a hit lends the cached
+//!    record to the send without touching its reference count. Only a miss parses the text
+//!    and looks in the shared process table. Names go through the registry every time (a name can move).
 //! 2. **Check.** A process that was terminated or has exited is `NOT_FOUND` (its `gone` flag,
 //!    set before `terminate` returns); a host with `mailbox_limit` reserves room.
 //! 3. **Deliver.** A process this worker runs gets the signal straight into its owner state (no
