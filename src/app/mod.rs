@@ -458,8 +458,10 @@ pub fn is_name(s: &str) -> bool {
 
 /// Whether `s` is a full entry id `namespace:name` (exactly one `:`, both sides non-empty).
 pub fn is_entry_id(s: &str) -> bool {
-    match s.split_once(':') {
-        Some((ns, name)) => !ns.is_empty() && !name.is_empty() && !name.contains(':'),
+    // A byte loop: every spawn checks two ids.
+    let bytes = s.as_bytes();
+    match bytes.iter().position(|&b| b == b':') {
+        Some(at) => at > 0 && at + 1 < bytes.len() && !bytes[at + 1..].contains(&b':'),
         None => false,
     }
 }

@@ -34,7 +34,7 @@ pub struct Vm {
     /// The metatable of every process's global table.
     pub(crate) env_metatable: LuaRef,
     /// Compiled chunks by entry id; each process runs a clone.
-    chunks: RefCell<HashMap<String, Rc<LuaRef>>>,
+    chunks: RefCell<HashMap<String, Rc<LuaRef>, ahash::RandomState>>,
     /// The modules `require` gives.
     pub(crate) modules: modules::Modules,
     /// Whether the host compiles every source to native code (`native: true`).

@@ -2,16 +2,74 @@
 
 use std::fmt;
 
-/// The serial number of a process. Serials come from one counter per runtime and are never
-/// reused, so a serial alone identifies a process; the host in the text form is for people and
-/// for routing checks.
+/// The number of a process: `generation << 32 | slot`, the slot of the process table it lives
+/// in and how many processes lived in that slot before it. A slot is reused only with a higher
+/// generation, so a PID is never reused and alone identifies a process; the host in the text
+/// form is for people and for routing checks. PID 0 is the runtime's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid(pub u64);
 
+/// Generations a table slot goes through before it is retired. It keeps every PID below 2^52, so
+/// a PID is exact as a Lua number.
+pub const GENERATIONS: u64 = 1 << 20;
+
 impl Pid {
-    /// The PID text for this serial on `host`, e.g. `{app:processes|0x0001f}`.
+    /// The PID of `slot`'s occupant of `generation`.
+    pub fn new(slot: u32, generation: u64) -> Pid {
+        Pid(generation << 32 | u64::from(slot))
+    }
+
+    /// The process table slot this PID names.
+    pub fn slot(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// The PID of the next occupant of this PID's slot; `None` once the slot has had its last
+    /// generation.
+    pub fn next_generation(self) -> Option<Pid> {
+        let next = (self.0 >> 32) + 1;
+        (next < GENERATIONS).then(|| Pid::new(self.slot(), next))
+    }
+
+    /// The PID text for this process on `host`, e.g. `{app:processes|0x0001f}`.
     pub fn format(self, host: &str) -> String {
-        format!("{{{host}|0x{:05x}}}", self.0)
+        let mut digits = [0; 16];
+        let hex = self.hex(&mut digits);
+        let mut text = String::with_capacity(host.len() + hex.len() + 5);
+        for part in ["{", host, "|0x", hex, "}"] {
+            text.push_str(part);
+        }
+        text
+    }
+
+    /// The PID text as a shared string, built in one allocation: every spawn makes one.
+    pub fn text(self, host: &str) -> std::sync::Arc<str> {
+        let mut digits = [0; 16];
+        let hex = self.hex(&mut digits);
+        let mut buffer = [0u8; 96];
+        let parts = [b"{", host.as_bytes(), b"|0x", hex.as_bytes(), b"}"];
+        let length: usize = parts.iter().map(|p| p.len()).sum();
+        if length > buffer.len() {
+            return self.format(host).into();
+        }
+        let mut at = 0;
+        for part in parts {
+            buffer[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        // Every part is UTF-8 (the host is a `str`, the rest ASCII).
+        std::str::from_utf8(&buffer[..at]).map_or_else(|_| self.format(host).into(), Into::into)
+    }
+
+    /// The number in lowercase hex, at least five digits, written into `digits`.
+    fn hex(self, digits: &mut [u8; 16]) -> &str {
+        let count = ((64 - self.0.leading_zeros()).div_ceil(4).max(5)) as usize;
+        for (i, digit) in digits[16 - count..].iter_mut().enumerate() {
+            let shift = (count - 1 - i) * 4;
+            *digit = b"0123456789abcdef"[((self.0 >> shift) & 0xf) as usize];
+        }
+        // ASCII digits only.
+        std::str::from_utf8(&digits[16 - count..]).unwrap_or_default()
     }
 }
 
@@ -59,6 +117,9 @@ mod tests {
     fn formats_with_at_least_five_hex_digits() {
         assert_eq!(Pid(0x1f).format("app:processes"), "{app:processes|0x0001f}");
         assert_eq!(Pid(0x123456).format("a:b"), "{a:b|0x123456}");
+        assert_eq!(Pid(0).format("a:b"), "{a:b|0x00000}");
+        assert_eq!(Pid(u64::MAX).format("a:b"), "{a:b|0xffffffffffffffff}");
+        assert_eq!(&*Pid::new(5, 3).text("a:b"), "{a:b|0x300000005}");
     }
 
     #[test]

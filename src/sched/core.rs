@@ -19,6 +19,7 @@ use super::timer::Timers;
 use super::{Shared, SpawnRequest};
 use crate::app::ProcessEntry;
 use crate::lua::{LuaRef, ProcessLua};
+use crate::proc::table::PidCache;
 use crate::proc::{Local, Pid, Process, Signal, TimeEntry, TimeId, TimeKind};
 use crate::value::Value;
 
@@ -30,10 +31,6 @@ pub struct Proc {
     /// A requested `process.upgrade`: the entry to run next and its arguments.
     pub upgrade: Option<Box<(Arc<ProcessEntry>, Vec<Value>)>>,
 }
-
-/// How many PID serials a worker takes from the shared counter at once, so that spawning does
-/// not touch a shared atomic every time. Picked, not tuned.
-const SERIAL_BLOCK: u64 = 256;
 
 /// One worker's view of the runtime.
 pub struct Core {
@@ -64,8 +61,8 @@ pub struct Core {
     current_guarded: Cell<bool>,
     /// Time entries of this worker's processes.
     pub(super) timers: RefCell<Timers>,
-    /// PID serials this worker may hand out: `next..end`.
-    serials: Cell<(u64, u64)>,
+    /// PIDs this worker hands out and takes back without touching the table's free list.
+    pub(super) pids: RefCell<PidCache>,
     /// Recently resolved destinations of `process.send` (see `send.rs`).
     pub(super) destinations: RefCell<super::send::Destinations>,
 }
@@ -100,7 +97,7 @@ impl Core {
             current_pid: Cell::new(Pid(0)),
             current_guarded: Cell::new(false),
             timers: RefCell::default(),
-            serials: Cell::new((0, 0)),
+            pids: RefCell::default(),
             destinations: RefCell::default(),
         });
         CORE.with(|c| {
@@ -119,19 +116,25 @@ impl Core {
         &self.shared.hosts[index].id
     }
 
-    /// A new PID serial.
-    pub(super) fn serial(&self) -> u64 {
-        let (next, end) = self.serials.get();
-        if next < end {
-            self.serials.set((next + 1, end));
-            return next;
-        }
-        let start = self
-            .shared
-            .next_serial
-            .fetch_add(SERIAL_BLOCK, std::sync::atomic::Ordering::Relaxed);
-        self.serials.set((start + 1, start + SERIAL_BLOCK));
-        start
+    /// A PID for a process spawned here (`None` when the table is full).
+    pub(super) fn allocate_pid(&self) -> Option<Pid> {
+        self.shared
+            .table
+            .allocate(Some(&mut self.pids.borrow_mut()))
+    }
+
+    /// Gives back a PID [`allocate_pid`](Self::allocate_pid) handed out for a spawn that failed.
+    pub(super) fn release_pid(&self, pid: Pid) {
+        self.shared
+            .table
+            .release(pid, Some(&mut self.pids.borrow_mut()));
+    }
+
+    /// Takes a process out of the process table and frees its PID here.
+    pub(super) fn remove_from_table(&self, pid: Pid) {
+        self.shared
+            .table
+            .remove(pid, Some(&mut self.pids.borrow_mut()));
     }
 
     /// Whether a process is running on this worker now.

@@ -135,9 +135,9 @@ pub struct Shared {
     pub table: ProcessTable,
     pub registry: Registry,
     pub hosts: Vec<Host>,
-    host_ids: HashMap<String, usize>,
-    /// Serial numbers of PIDs; never reused. Workers take them in blocks.
-    next_serial: AtomicU64,
+    host_ids: HashMap<String, usize, ahash::RandomState>,
+    /// Numbers of the proxies of other nodes' processes (below `PROXY_PIDS`); never reused.
+    next_proxy: AtomicU64,
     /// Set once: workers leave their loops.
     stopping: AtomicBool,
     /// Set once, when a graceful shutdown starts: spawns are refused.
@@ -332,7 +332,7 @@ impl Scheduler {
             registry: Registry::default(),
             hosts,
             host_ids,
-            next_serial: AtomicU64::new(1),
+            next_proxy: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             watchers: Mutex::default(),
@@ -422,7 +422,7 @@ impl Scheduler {
             app,
             table: ProcessTable::new(),
             registry: Registry::default(),
-            next_serial: AtomicU64::new(1),
+            next_proxy: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             watchers: Mutex::default(),

@@ -15,6 +15,10 @@ use crate::error::{ErrorKind, ErrorValue};
 use crate::proc::{Envelope, Exit, NativeInbox, Pid, Process, Sender, Signal, Watchers, pid};
 use crate::value::{Payload, Value};
 
+/// The bit that sets the PIDs of proxies of other nodes' processes apart from those of the
+/// process table (which stay below 2^52, see [`pid::GENERATIONS`]).
+const PROXY_PIDS: u64 = 1 << 52;
+
 /// The entry id a Rust process's failure is logged with.
 pub const NATIVE_ENTRY: &str = "rust";
 
@@ -214,13 +218,13 @@ impl Shared {
                 ));
             }
         }
-        let pid = Pid(self.next_serial.fetch_add(1, Ordering::Relaxed));
-        let mut process = Process::new(
-            pid,
-            pid.format(host_id).into(),
-            host_index,
-            Watchers::default(),
-        );
+        let Some(pid) = self.table.allocate(None) else {
+            if limited {
+                host.live.fetch_sub(1, Ordering::AcqRel);
+            }
+            return Err(error(ErrorKind::Unavailable, "the process table is full"));
+        };
+        let mut process = Process::new(pid, pid.text(host_id), host_index, Watchers::default());
         process.native = Some(Arc::new(NativeInbox::default()));
         // A Rust process always traps links.
         process
@@ -246,7 +250,8 @@ impl Shared {
         text: Arc<str>,
         forward: Arc<dyn crate::proc::Forward>,
     ) -> Arc<Process> {
-        let pid = Pid(self.next_serial.fetch_add(1, Ordering::Relaxed));
+        // Proxies are not in the table: their numbers are above every table PID's.
+        let pid = Pid(PROXY_PIDS | self.next_proxy.fetch_add(1, Ordering::Relaxed));
         let host = self.host_index(crate::app::DEFAULT_HOST).unwrap_or(0);
         let mut process = Process::new(pid, text, host, Watchers::default());
         process.native = Some(Arc::new(NativeInbox::forwarding(forward)));
@@ -293,11 +298,18 @@ impl Shared {
         inbox.close();
         drop(inbox.drain());
         self.counters.exited_outside.fetch_add(1, Ordering::Relaxed);
-        self.report_exit(process, NATIVE_ENTRY, exit, farewell, |pid, signal| {
-            if let Some(target) = self.find(pid) {
-                self.deliver_remote(&target, signal);
-            }
-        });
+        self.report_exit(
+            process,
+            NATIVE_ENTRY,
+            exit,
+            farewell,
+            None,
+            |pid, signal| {
+                if let Some(target) = self.find(pid) {
+                    self.deliver_remote(&target, signal);
+                }
+            },
+        );
     }
 
     /// Ends `proxy` (the remote process it stands for exited, or its node is unreachable):
@@ -363,7 +375,7 @@ impl Shared {
         for name in &names {
             self.registry.release(name, target.pid);
         }
-        self.table.remove(target.pid);
+        self.table.remove(target.pid, None);
         self.deliver_remote(
             target,
             Signal::Kill(error(ErrorKind::Canceled, "terminated")),

@@ -174,15 +174,16 @@ impl Shared {
                 host.live.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             }
         };
-        let serial = match spawner {
-            Some(core) => core.serial(),
-            None => self
-                .next_serial
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        let pid = match spawner {
+            Some(core) => core.allocate_pid(),
+            None => self.table.allocate(None),
         };
-        let pid = Pid(serial);
+        let Some(pid) = pid else {
+            undo_live();
+            return Err(error(ErrorKind::Unavailable, "the process table is full"));
+        };
         let watchers = Watchers::new(monitor_by, linked_to);
-        let mut process = Process::new(pid, pid.format(host_id).into(), host_index, watchers);
+        let mut process = Process::new(pid, pid.text(host_id), host_index, watchers);
         process.watched = watch.is_some();
         let parent = spawner.and_then(Core::current_process);
         process.context = match context {
@@ -202,6 +203,10 @@ impl Shared {
                 .hold_name(name, || self.registry.insert(name, pid).is_ok());
             if held != Some(true) {
                 undo_live();
+                match spawner {
+                    Some(core) => core.release_pid(pid),
+                    None => self.table.release(pid, None),
+                }
                 return Err(error(
                     ErrorKind::AlreadyExists,
                     format!(

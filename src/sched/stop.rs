@@ -62,7 +62,7 @@ impl Core {
         for name in &names {
             self.shared.registry.release(name, target.pid);
         }
-        self.shared.table.remove(target.pid);
+        self.remove_from_table(target.pid);
         self.deliver(target, Signal::Kill(terminated()));
         true
     }
@@ -165,10 +165,14 @@ impl Core {
         self.shared.forget_remote_monitors(&process, &monitored);
         let farewell = process.watchers.exit().unwrap_or_default();
         super::stats::bump(&self.counters().exited);
-        self.shared
-            .report_exit(&process, &entry_id, exit, farewell, |pid, signal| {
-                self.deliver_to(pid, signal)
-            });
+        self.shared.report_exit(
+            &process,
+            &entry_id,
+            exit,
+            farewell,
+            Some(&self.pids),
+            |pid, signal| self.deliver_to(pid, signal),
+        );
     }
 }
 
@@ -182,10 +186,14 @@ impl Shared {
         entry_id: &str,
         exit: Exit,
         farewell: crate::proc::Farewell,
+        pids: Option<&std::cell::RefCell<crate::proc::table::PidCache>>,
         deliver: impl Fn(Pid, Signal),
     ) {
         process.set_gone();
-        self.table.remove(process.pid);
+        match pids {
+            Some(pids) => self.table.remove(process.pid, Some(&mut pids.borrow_mut())),
+            None => self.table.remove(process.pid, None),
+        };
         if self.hosts[process.host].config.max_processes > 0 {
             self.hosts[process.host]
                 .live

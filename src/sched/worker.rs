@@ -85,7 +85,7 @@ pub(super) fn run(
     let remaining: Vec<Proc> = core.procs.borrow_mut().drain().collect();
     for proc in remaining {
         proc.local.process.set_gone();
-        core.shared.table.remove(proc.local.process.pid);
+        core.remove_from_table(proc.local.process.pid);
     }
     drop(vm);
 }
