@@ -152,6 +152,40 @@ fn preemption_can_be_turned_off_per_host_and_a_busy_main_still_finishes() {
     assert_eq!(on.stdout, "child ran meanwhile\n");
 }
 
+/// A process spawning in a loop is preempted behind the children it spawned during its run, as
+/// in Erlang's run queue: they run before it goes on, instead of piling up (the spawn benchmark
+/// once held a million pending processes, 690 MB). One worker, so nothing else could run them.
+#[test]
+fn a_preempted_spawner_waits_behind_the_children_it_spawned() {
+    let out = app(&[
+        (
+            "app.yaml",
+            "namespace: app\nentries:\n  - {name: main, kind: process.lua, source: file://main.lua}\n  - {name: child, kind: process.lua, source: file://child.lua}\n  - {name: processes, kind: process.host, host: {workers: 1, preemption_budget: 300}}\n",
+        ),
+        (
+            "main.lua",
+            r##"return function()
+                local n = 20000
+                for _ = 1, n do
+                    assert(process.spawn("app:child", "app:processes", process.pid()))
+                end
+                -- Count the children that ran while the loop went on.
+                local ran, inbox = 0, process.inbox()
+                while not channel.select{inbox:case_receive(), default = true}.default do
+                    ran += 1
+                end
+                print(ran >= n // 2, ran <= n)
+            end"##,
+        ),
+        (
+            "child.lua",
+            "return function(parent) process.send(parent, 'ran') end",
+        ),
+    ])
+    .run(&[]);
+    assert_eq!(out.ok(), "true\ttrue\n");
+}
+
 #[test]
 fn code_that_cannot_yield_is_stopped_after_the_hard_limit() {
     let out = run_main(

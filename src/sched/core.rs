@@ -47,6 +47,11 @@ pub struct Core {
     /// The newest spawn made here: only this worker takes it, so that a child starts next to
     /// its parent (Go's `runnext`).
     pub(super) next: RefCell<Option<SpawnRequest>>,
+    /// How many spawns of the local deque run before the ready queue: those queued when a
+    /// process was last preempted, so that they run before it goes on.
+    pub(super) spawns_first: Cell<usize>,
+    /// Spawns queued here by the process running now (during this run).
+    pub(super) slice_spawns: Cell<usize>,
     /// Slots of started processes that are runnable.
     pub(super) ready: RefCell<VecDeque<u32>>,
     /// Processes this worker runs, by slot.
@@ -91,6 +96,8 @@ impl Core {
             counters,
             deque,
             next: RefCell::default(),
+            spawns_first: Cell::new(0),
+            slice_spawns: Cell::new(0),
             ready: RefCell::default(),
             procs: RefCell::new(Slab::new()),
             current: Cell::new(None),

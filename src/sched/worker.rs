@@ -165,6 +165,14 @@ fn next_work(core: &Core, fair: bool) -> Option<Work> {
     if let Some(request) = core.next.borrow_mut().take() {
         return Some(Work::Start(request));
     }
+    let owed = core.spawns_first.get();
+    if owed > 0 {
+        if let Some(request) = core.deque.pop() {
+            core.spawns_first.set(owed - 1);
+            return Some(Work::Start(request));
+        }
+        core.spawns_first.set(0);
+    }
     if let Some(slot) = core.ready.borrow_mut().pop_front() {
         return Some(Work::Resume(slot));
     }
@@ -266,6 +274,7 @@ fn execute(core: &Core, vm: &Vm, work: Work) {
         (slot, p.local.process.pid, p.local.process.guarded)
     });
     core.set_current(running);
+    core.slice_spawns.set(0);
     super::stats::bump(&core.counters().runs);
     let outcome = catch_unwind(AssertUnwindSafe(|| vm.run(core, slot)));
     core.set_current(None);
@@ -296,7 +305,16 @@ fn execute(core: &Core, vm: &Vm, work: Work) {
         Outcome::Preempted if core.config().preemption_budget == 0 => {
             core.ready.borrow_mut().push_front(slot)
         }
-        Outcome::Preempted => core.ready.borrow_mut().push_back(slot),
+        // With preemption: to the back of the queue, and behind the spawns it made during this
+        // run (as in Erlang's run queue), else a process spawning in a loop outruns its
+        // children and piles up pending processes (a million in the spawn benchmark: 690 MB).
+        // Only this run's: a receiver preempted long after it spawned its senders goes on
+        // before they all start (and flood its mailbox).
+        Outcome::Preempted => {
+            core.ready.borrow_mut().push_back(slot);
+            core.spawns_first
+                .set(core.slice_spawns.get().min(core.deque.len()));
+        }
         Outcome::Upgrade => {
             upgrade(core, slot);
             core.ready.borrow_mut().push_back(slot);
