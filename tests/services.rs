@@ -53,7 +53,9 @@ entries:
                     for _ = 1, 2 do table.insert(lines, inbox:receive():payload()) end
                     table.sort(lines)
                     print(table.concat(lines, "\n"))
-                    -- Spawned in order of entry id: a_first got the smaller serial.
+                    -- Spawned in order of entry id. PIDs are not ordered in general, but
+                    -- the boot's spawns take the fresh table slots 1, 2, ... in turn, so here
+                    -- a_first's PID is the smaller one (both have five hex digits).
                     print(process.pid() < process.registry.lookup("second"))
                     process.send("second", "done")
                 else

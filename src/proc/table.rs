@@ -40,16 +40,20 @@ const FIRST_CHUNK: usize = 64;
 const CHUNKS: usize = 27;
 /// PIDs a worker takes from, or gives back to, the shared free list at once. Picked, not tuned.
 const BATCH: usize = 128;
-/// Counters of live processes, by slot, so that workers rarely bump the same one.
+/// Counter stripes of insertions and removals, by slot, so that workers rarely bump the same one.
 const STRIPES: usize = 16;
 
 /// One slot: the process living in it, if any.
 type Slot = Mutex<Option<Arc<Process>>>;
 
-/// A live-process counter on a cache line of its own.
+/// Counts of insertions and removals, on a cache line of their own. Both only grow, so that a
+/// reader adding up the stripes one by one cannot miss a process (see [`ProcessTable::len`]).
 #[repr(align(128))]
 #[derive(Default)]
-struct Stripe(AtomicUsize);
+struct Stripe {
+    inserted: AtomicUsize,
+    removed: AtomicUsize,
+}
 
 /// Live processes by PID.
 pub struct ProcessTable {
@@ -111,8 +115,8 @@ impl ProcessTable {
         slot.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn stripe(&self, pid: Pid) -> &AtomicUsize {
-        &self.live[pid.slot() as usize % STRIPES].0
+    fn stripe(&self, pid: Pid) -> &Stripe {
+        &self.live[pid.slot() as usize % STRIPES]
     }
 
     /// A PID for a new process; from `cache` when given (a worker's), else from the shared free
@@ -181,7 +185,7 @@ impl ProcessTable {
             debug_assert!(entry.is_none(), "slot of {pid:?} taken twice");
             *entry = Some(process);
             // Counted under the slot's lock, so that the removal's count comes after.
-            self.stripe(pid).fetch_add(1, Ordering::Relaxed);
+            self.stripe(pid).inserted.fetch_add(1, Ordering::Release);
         }
         if self.closed.load(Ordering::SeqCst) {
             self.remove(pid, None);
@@ -209,7 +213,7 @@ impl ProcessTable {
             if entry.as_ref().is_none_or(|p| p.pid != pid) {
                 return None;
             }
-            self.stripe(pid).fetch_sub(1, Ordering::Relaxed);
+            self.stripe(pid).removed.fetch_add(1, Ordering::Release);
             entry.take()
         };
         self.recycle(pid, cache);
@@ -227,11 +231,18 @@ impl ProcessTable {
             .collect()
     }
 
-    /// Number of live processes.
+    /// Number of live processes. The removals are added up first: a process whose removal is
+    /// seen was inserted before it (a spawn happens before the spawner's exit, an insertion
+    /// before its removal), so its insertion is seen too, and a process spawned just before its
+    /// spawner exited is never missed (adding up live counts stripe by stripe could miss it).
     pub fn len(&self) -> usize {
-        self.live.iter().fold(0usize, |sum, s| {
-            sum.wrapping_add(s.0.load(Ordering::Relaxed))
-        })
+        let sum = |count: fn(&Stripe) -> &AtomicUsize| {
+            self.live.iter().fold(0usize, |sum, s| {
+                sum.wrapping_add(count(s).load(Ordering::Acquire))
+            })
+        };
+        let removed = sum(|s| &s.removed);
+        sum(|s| &s.inserted).wrapping_sub(removed)
     }
 
     /// Whether no process is alive.

@@ -32,6 +32,16 @@ pub struct Proc {
     pub upgrade: Option<Box<(Arc<ProcessEntry>, Vec<Value>)>>,
 }
 
+/// An entry of a worker's ready queue.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Turn {
+    /// The started process in this slot is runnable.
+    Resume(u32),
+    /// Start up to this many spawns of the local deque: those a process queued during the run
+    /// that ended when this turn was queued, so that they start before it goes on.
+    Spawns(u32),
+}
+
 /// One worker's view of the runtime.
 pub struct Core {
     pub shared: Arc<Shared>,
@@ -47,13 +57,10 @@ pub struct Core {
     /// The newest spawn made here: only this worker takes it, so that a child starts next to
     /// its parent (Go's `runnext`).
     pub(super) next: RefCell<Option<SpawnRequest>>,
-    /// How many spawns of the local deque run before the ready queue: those queued when a
-    /// process was last preempted, so that they run before it goes on.
-    pub(super) spawns_first: Cell<usize>,
-    /// Spawns queued here by the process running now (during this run).
+    /// Spawns the running process queued in the local deque during this run.
     pub(super) slice_spawns: Cell<usize>,
-    /// Slots of started processes that are runnable.
-    pub(super) ready: RefCell<VecDeque<u32>>,
+    /// What runs next, in order: started processes that are runnable, and turns for spawns.
+    pub(super) ready: RefCell<VecDeque<Turn>>,
     /// Processes this worker runs, by slot.
     pub(super) procs: RefCell<Slab<Proc>>,
     /// The slot of the process being resumed, if any.
@@ -96,7 +103,6 @@ impl Core {
             counters,
             deque,
             next: RefCell::default(),
-            spawns_first: Cell::new(0),
             slice_spawns: Cell::new(0),
             ready: RefCell::default(),
             procs: RefCell::new(Slab::new()),
@@ -215,7 +221,7 @@ impl Core {
         proc.local.absorb(signal);
         if !proc.local.scheduled && proc.local.wants_run() {
             proc.local.scheduled = true;
-            self.ready.borrow_mut().push_back(slot);
+            self.ready.borrow_mut().push_back(Turn::Resume(slot));
         }
     }
 
@@ -223,7 +229,7 @@ impl Core {
     pub(super) fn schedule(&self, slot: u32, proc: &mut Proc) {
         if !proc.local.scheduled {
             proc.local.scheduled = true;
-            self.ready.borrow_mut().push_back(slot);
+            self.ready.borrow_mut().push_back(Turn::Resume(slot));
         }
     }
 

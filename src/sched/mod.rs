@@ -136,7 +136,8 @@ pub struct Shared {
     pub registry: Registry,
     pub hosts: Vec<Host>,
     host_ids: HashMap<String, usize, ahash::RandomState>,
-    /// Numbers of the proxies of other nodes' processes (below `PROXY_PIDS`); never reused.
+    /// Numbers of the proxies of other nodes' processes (their PIDs are `PROXY_PIDS | n`); never
+    /// reused.
     next_proxy: AtomicU64,
     /// Set once: workers leave their loops.
     stopping: AtomicBool,

@@ -135,7 +135,7 @@ impl Core {
                     Some(process) if process.host == host => {
                         Ok(Some((parsed.pid, process.pid_text.clone())))
                     }
-                    // The serial of a process on another host: not this PID.
+                    // The number of a process on another host: not this PID.
                     Some(_) => Ok(None),
                     // An exited process: its text as written, zeros normalised.
                     None => Ok(Some((parsed.pid, parsed.pid.format(parsed.host).into()))),

@@ -1,7 +1,8 @@
 //! The worker loop: take signals in, fire timers, find work, run it, park when there is none.
 //!
 //! Order of looking for work (ARCHITECTURE.md, "Scheduling"): the spawn waiting in `next`, the
-//! ready queue, the local spawn deque, the host's injector, then stealing from siblings. Every
+//! ready queue (processes, and turns for the spawns a process queued before it yielded or was
+//! preempted), the local spawn deque, the host's injector, then stealing from siblings. Every
 //! [`FAIRNESS_INTERVAL`] runs the deque and the injector are looked at first, so that processes
 //! that keep each other runnable cannot starve new spawns.
 //!
@@ -20,7 +21,7 @@ use std::time::Instant;
 
 use crossbeam_deque::{Steal, Worker};
 
-use super::core::{Core, Proc};
+use super::core::{Core, Proc, Turn};
 use super::park::Parking;
 use super::{Shared, SpawnRequest};
 use crate::error::{ErrorKind, ErrorValue};
@@ -165,16 +166,21 @@ fn next_work(core: &Core, fair: bool) -> Option<Work> {
     if let Some(request) = core.next.borrow_mut().take() {
         return Some(Work::Start(request));
     }
-    let owed = core.spawns_first.get();
-    if owed > 0 {
-        if let Some(request) = core.deque.pop() {
-            core.spawns_first.set(owed - 1);
-            return Some(Work::Start(request));
+    loop {
+        let turn = core.ready.borrow_mut().pop_front();
+        match turn {
+            Some(Turn::Resume(slot)) => return Some(Work::Resume(slot)),
+            Some(Turn::Spawns(owed)) => {
+                if let Some(request) = core.deque.pop() {
+                    if owed > 1 {
+                        core.ready.borrow_mut().push_front(Turn::Spawns(owed - 1));
+                    }
+                    return Some(Work::Start(request));
+                }
+                // Siblings took them: nothing is owed any more.
+            }
+            None => break,
         }
-        core.spawns_first.set(0);
-    }
-    if let Some(slot) = core.ready.borrow_mut().pop_front() {
-        return Some(Work::Resume(slot));
     }
     if let Some(request) = core.deque.pop() {
         return Some(Work::Start(request));
@@ -292,35 +298,45 @@ fn execute(core: &Core, vm: &Vm, work: Work) {
             core.with_proc(slot, |p| {
                 // A signal that arrived during the run may have readied a task.
                 if p.local.tasks.has_ready() || p.local.kill.is_some() {
-                    core.ready.borrow_mut().push_back(slot);
+                    core.ready.borrow_mut().push_back(Turn::Resume(slot));
                 } else {
                     p.local.scheduled = false;
                 }
             });
         }
-        Outcome::Yielded => core.ready.borrow_mut().push_back(slot),
+        // A process that gives its worker back waits behind the children it spawned in this
+        // run, as a preempted one does (below).
+        Outcome::Yielded => queue_behind_children(core, slot),
         // Preempted: to the back of the queue, so that others run. On a host without
         // preemption the process only stopped so that signals and timers are seen: it goes on
         // first.
         Outcome::Preempted if core.config().preemption_budget == 0 => {
-            core.ready.borrow_mut().push_front(slot)
+            core.ready.borrow_mut().push_front(Turn::Resume(slot))
         }
-        // With preemption: to the back of the queue, and behind the spawns it made during this
-        // run (as in Erlang's run queue), else a process spawning in a loop outruns its
-        // children and piles up pending processes (a million in the spawn benchmark: 690 MB).
-        // Only this run's: a receiver preempted long after it spawned its senders goes on
-        // before they all start (and flood its mailbox).
-        Outcome::Preempted => {
-            core.ready.borrow_mut().push_back(slot);
-            core.spawns_first
-                .set(core.slice_spawns.get().min(core.deque.len()));
-        }
+        // With preemption: to the back of the queue, behind its children (see below).
+        Outcome::Preempted => queue_behind_children(core, slot),
         Outcome::Upgrade => {
             upgrade(core, slot);
-            core.ready.borrow_mut().push_back(slot);
+            core.ready.borrow_mut().push_back(Turn::Resume(slot));
         }
         Outcome::Exited(exit) => core.finish(slot, exit),
     }
+}
+
+/// Queues the process in `slot`, which gave its worker back or was preempted, at the back of the
+/// ready queue, behind a turn for the spawns it queued here during this run: they start before
+/// it goes on and after the processes that were ready before them, as in Erlang's run queue.
+/// Without that turn a process spawning in a loop outran its children and piled up pending
+/// processes (a million in the spawn benchmark: 690 MB). Only this run's spawns: a receiver
+/// preempted long after it spawned its senders goes on before they all start (and flood its
+/// mailbox).
+fn queue_behind_children(core: &Core, slot: u32) {
+    let owed = core.slice_spawns.get().min(core.deque.len());
+    let mut ready = core.ready.borrow_mut();
+    if owed > 0 {
+        ready.push_back(Turn::Spawns(owed as u32));
+    }
+    ready.push_back(Turn::Resume(slot));
 }
 
 /// Places a new process on this worker.
