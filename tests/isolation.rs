@@ -186,6 +186,66 @@ fn a_preempted_spawner_waits_behind_the_children_it_spawned() {
     assert_eq!(out.ok(), "true\ttrue\n");
 }
 
+/// A worker reuses the coroutines of exited processes for new ones: nothing of the old process
+/// may be left on it. The victim is terminated while blocked deep in its own functions; the
+/// probe then starts on the same worker (on the victim's coroutine), sees exactly its own
+/// arguments, and its crash's traceback shows only its own frames.
+#[test]
+fn a_reused_coroutine_carries_nothing_of_the_process_that_ran_on_it() {
+    let out = app(&[
+        (
+            "app.yaml",
+            "namespace: app\nentries:\n  - {name: main, kind: process.lua, source: file://main.lua}\n  - {name: victim, kind: process.lua, source: file://victim.lua}\n  - {name: probe, kind: process.lua, source: file://probe.lua}\n  - {name: processes, kind: process.host, host: {workers: 1}}\n",
+        ),
+        (
+            "main.lua",
+            r##"return function()
+                local inbox, events = process.inbox(), process.events()
+                for round = 1, 3 do
+                    local victim = assert(process.spawn_monitored("app:victim", "app:processes", process.pid()))
+                    assert(inbox:receive():topic() == "ready")
+                    assert(process.terminate(victim))
+                    assert(events:receive().from == victim)
+                    assert(process.spawn("app:probe", "app:processes", process.pid(), "only", round))
+                    print(inbox:receive():payload())
+                end
+            end"##,
+        ),
+        (
+            "victim.lua",
+            r##"local secret = "victim-secret"
+            local function secret_frame_of_the_victim(parent, depth)
+                if depth == 0 then
+                    process.send(parent, "ready", secret)
+                    return process.inbox():receive()
+                end
+                local ok, value = pcall(secret_frame_of_the_victim, parent, depth - 1)
+                return ok, value, secret
+            end
+            return function(parent)
+                return secret_frame_of_the_victim(parent, 20)
+            end"##,
+        ),
+        (
+            "probe.lua",
+            r##"return function(parent, ...)
+                local args = table.pack(...)
+                local co = coroutine.running()
+                process.send(parent, "seen", `{args.n} {args[1]} {args[2]} {coroutine.status(co)}`)
+                error("probe ends")
+            end"##,
+        ),
+    ])
+    .run(&[]);
+    assert_eq!(
+        out.stdout, "2 only 1 running\n2 only 2 running\n2 only 3 running\n",
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.matches("probe ends").count(), 3, "{}", out.stderr);
+    assert!(!out.stderr.contains("secret"), "{}", out.stderr);
+}
+
 #[test]
 fn code_that_cannot_yield_is_stopped_after_the_hard_limit() {
     let out = run_main(

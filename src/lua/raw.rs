@@ -167,7 +167,16 @@ thread_local! {
     /// two runs (see [`release_dropped`]). A destructor may run inside Luau's collector, where
     /// the C API must not be called, so dropping only records.
     static DROPPED: RefCell<Vec<c_int>> = const { RefCell::new(Vec::new()) };
+    /// The buffer [`release_dropped`] swaps with `DROPPED`, kept so that releasing does not
+    /// allocate a new list every time.
+    static RELEASING: RefCell<Vec<c_int>> = const { RefCell::new(Vec::new()) };
+    /// Coroutines of exited processes, reset, kept for the next tasks this worker starts (see
+    /// [`Thread::recycle`]), with the main thread of the VM they belong to.
+    static SPARE_THREADS: RefCell<(usize, Vec<Thread>)> = const { RefCell::new((0, Vec::new())) };
 }
+
+/// Spare coroutines a worker keeps at most (about 1.3 KB each).
+const MAX_SPARE_THREADS: usize = 256;
 
 /// A value kept alive in the registry (`lua_ref`). Dropping it releases the value later, on the
 /// same worker.
@@ -189,13 +198,15 @@ impl Drop for LuaRef {
 /// whether there were any.
 pub fn release_dropped(state: Stack<'_>) -> bool {
     let mut any = false;
+    let mut releasing = RELEASING.with(|r| std::mem::take(&mut *r.borrow_mut()));
     loop {
-        let dropped = DROPPED.with(|d| std::mem::take(&mut *d.borrow_mut()));
-        if dropped.is_empty() {
+        DROPPED.with(|d| std::mem::swap(&mut *d.borrow_mut(), &mut releasing));
+        if releasing.is_empty() {
+            RELEASING.with(|r| *r.borrow_mut() = releasing);
             return any;
         }
         any = true;
-        for id in dropped {
+        for id in releasing.drain(..) {
             // SAFETY: `id` came from `lua_ref` on this worker's VM and is released once (each
             // `LuaRef` is dropped once).
             unsafe { ffi::lua_unref(state.state, id) };
@@ -245,6 +256,47 @@ impl Thread {
     pub fn id(&self) -> usize {
         self.state as usize
     }
+
+    /// Resets this coroutine and keeps it for a later [`Stack::new_thread`] on this worker:
+    /// creating a coroutine and collecting it again cost about 1,000 instructions of every
+    /// spawn. Only for a coroutine no code can reach any more, which holds for every task
+    /// coroutine of a process that has exited: no other process can hold a process's
+    /// coroutine (messages cannot carry one, processes share no tables), and the exited
+    /// process's own objects are garbage.
+    pub fn recycle(self) {
+        // SAFETY: valid state of this worker's VM; `lua_mainthread` only reads it.
+        let main = unsafe { ffi::lua_mainthread(self.state) } as usize;
+        let _ = SPARE_THREADS.try_with(|spare| {
+            let Ok(mut spare) = spare.try_borrow_mut() else {
+                return;
+            };
+            if spare.0 != main {
+                spare.0 = main;
+                spare.1.clear();
+            }
+            if spare.1.len() < MAX_SPARE_THREADS {
+                // SAFETY: the thread is not running (its process exited; the runtime resumes
+                // only task threads of live processes). `lua_resetthread` closes its upvalues
+                // and clears its stack and call frames, leaving a fresh coroutine.
+                unsafe { ffi::lua_resetthread(self.state) };
+                spare.1.push(self);
+            }
+        });
+    }
+}
+
+/// A spare coroutine of the VM whose main thread is `main`, if one is kept.
+fn spare_thread(main: usize) -> Option<Thread> {
+    SPARE_THREADS
+        .try_with(|spare| {
+            let mut spare = spare.try_borrow_mut().ok()?;
+            if spare.0 != main {
+                return None;
+            }
+            spare.1.pop()
+        })
+        .ok()
+        .flatten()
 }
 
 /// The stack of a Lua thread during a call of one of the runtime's functions, or of a thread
@@ -716,6 +768,15 @@ impl<'a> Stack<'a> {
     /// values above it, and pops them all. Returns the thread, anchored by a registry
     /// reference.
     pub fn new_thread(self, nargs: c_int) -> Thread {
+        // SAFETY: valid state; `lua_mainthread` only reads it.
+        let main = unsafe { ffi::lua_mainthread(self.state) } as usize;
+        if let Some(thread) = spare_thread(main) {
+            // SAFETY: valid state; `thread` is a reset coroutine of the same VM (same main
+            // thread), anchored by its reference. `lua_xmove` moves the function and its
+            // arguments onto it, growing its stack as needed.
+            unsafe { ffi::lua_xmove(self.state, thread.state, nargs + 1) };
+            return thread;
+        }
         // SAFETY: valid state. `lua_newthread` pushes a new thread of this VM;
         // the function and its `nargs` arguments (below the thread) are moved onto it with
         // `lua_xmove`, ready for its first resume. The reference anchors the thread.

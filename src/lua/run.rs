@@ -158,6 +158,16 @@ impl ProcessLua {
         }
     }
 
+    /// Hands the task coroutines of a process that has exited back for reuse
+    /// ([`Thread::recycle`]).
+    pub(crate) fn recycle_threads(&mut self) {
+        for task in self.threads.drain(..).flatten() {
+            if let Ok(thread) = Rc::try_unwrap(task.thread) {
+                thread.recycle();
+            }
+        }
+    }
+
     /// Drops everything of the running code (upgrade): tasks, globals, cached channels.
     pub(crate) fn reset(&mut self, args: Vec<Value>) {
         *self = ProcessLua {

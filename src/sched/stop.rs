@@ -156,18 +156,19 @@ impl Core {
         // process.md §10: a call's child is terminated when its caller dies while waiting.
         let calls = proc.local.take_running_calls();
         self.terminate_calls(calls);
-        let entry_id = proc.entry.id.clone();
+        let entry = proc.entry.clone();
         let monitored = match self.shared.dist.get() {
             Some(_) => proc.local.monitored(),
             None => Vec::new(),
         };
+        proc.lua.recycle_threads();
         drop(proc);
         self.shared.forget_remote_monitors(&process, &monitored);
         let farewell = process.watchers.exit().unwrap_or_default();
         super::stats::bump(&self.counters().exited);
         self.shared.report_exit(
             &process,
-            &entry_id,
+            &entry.id,
             exit,
             farewell,
             Some(&self.pids),
@@ -222,6 +223,10 @@ impl Shared {
                 false => log::Level::Error,
             };
             log::process_failed(&process.pid_text, entry_id, error, level);
+        }
+        if farewell.monitors.is_empty() && farewell.links.is_empty() && !process.watched {
+            // Nobody to tell (the exit is not even shared).
+            return;
         }
         let exit = self.notify_watchers(process, exit, farewell, deliver);
         if process.watched {
