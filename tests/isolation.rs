@@ -242,7 +242,12 @@ fn a_reused_coroutine_carries_nothing_of_the_process_that_ran_on_it() {
         "{}",
         out.stderr
     );
-    assert_eq!(out.stderr.matches("probe ends").count(), 3, "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("probe ends").count(),
+        3,
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("secret"), "{}", out.stderr);
 }
 
