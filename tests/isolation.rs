@@ -186,10 +186,11 @@ fn a_preempted_spawner_waits_behind_the_children_it_spawned() {
     assert_eq!(out.ok(), "true\ttrue\n");
 }
 
-/// A worker reuses the coroutines of exited processes for new ones: nothing of the old process
-/// may be left on it. The victim is terminated while blocked deep in its own functions; the
-/// probe then starts on the same worker (on the victim's coroutine), sees exactly its own
-/// arguments, and its crash's traceback shows only its own frames.
+/// A worker reuses the coroutines and global tables of exited processes for new ones: nothing
+/// of the old process may be left on them. The victim sets a global, freezes its globals and is
+/// terminated while blocked deep in its own functions; the probe then starts on the same worker
+/// (on the victim's coroutine and global table), sees exactly its own arguments and fresh,
+/// writable globals, and its crash's traceback shows only its own frames.
 #[test]
 fn a_reused_coroutine_carries_nothing_of_the_process_that_ran_on_it() {
     let out = app(&[
@@ -216,6 +217,8 @@ fn a_reused_coroutine_carries_nothing_of_the_process_that_ran_on_it() {
             r##"local secret = "victim-secret"
             local function secret_frame_of_the_victim(parent, depth)
                 if depth == 0 then
+                    secret_global = secret
+                    pcall(table.freeze, _G) -- refused: the globals have a locked metatable
                     process.send(parent, "ready", secret)
                     return process.inbox():receive()
                 end
@@ -231,14 +234,18 @@ fn a_reused_coroutine_carries_nothing_of_the_process_that_ran_on_it() {
             r##"return function(parent, ...)
                 local args = table.pack(...)
                 local co = coroutine.running()
-                process.send(parent, "seen", `{args.n} {args[1]} {args[2]} {coroutine.status(co)}`)
+                local fresh = secret_global == nil and rawget(_G, "secret_global") == nil
+                    and _G._G == _G and not table.isfrozen(_G)
+                probe_global = args[2]
+                fresh = fresh and probe_global == args[2]
+                process.send(parent, "seen", `{args.n} {args[1]} {args[2]} {coroutine.status(co)} {fresh}`)
                 error("probe ends")
             end"##,
         ),
     ])
     .run(&[]);
     assert_eq!(
-        out.stdout, "2 only 1 running\n2 only 2 running\n2 only 3 running\n",
+        out.stdout, "2 only 1 running true\n2 only 2 running true\n2 only 3 running true\n",
         "{}",
         out.stderr
     );

@@ -170,13 +170,49 @@ thread_local! {
     /// The buffer [`release_dropped`] swaps with `DROPPED`, kept so that releasing does not
     /// allocate a new list every time.
     static RELEASING: RefCell<Vec<c_int>> = const { RefCell::new(Vec::new()) };
-    /// Coroutines of exited processes, reset, kept for the next tasks this worker starts (see
-    /// [`Thread::recycle`]), with the main thread of the VM they belong to.
-    static SPARE_THREADS: RefCell<(usize, Vec<Thread>)> = const { RefCell::new((0, Vec::new())) };
+    /// What exited processes leave for the next ones this worker starts (see [`Spares`]).
+    static SPARES: RefCell<Spares> = const {
+        RefCell::new(Spares { main: 0, threads: Vec::new(), globals: Vec::new() })
+    };
 }
 
-/// Spare coroutines a worker keeps at most (about 1.3 KB each).
-const MAX_SPARE_THREADS: usize = 256;
+/// Coroutines and global tables of exited processes, kept for the next processes a worker
+/// starts: creating them and collecting them again cost about 2,000 instructions of every
+/// spawn. Only what no code can reach any more is kept, which holds for the task coroutines
+/// and the global table of a process that has exited: no other process can hold them
+/// (messages cannot carry a coroutine or a table reference, processes share no writable
+/// tables) and the exited process's own objects are garbage.
+struct Spares {
+    /// The main thread of the VM they belong to (a worker has one VM).
+    main: usize,
+    /// Reset coroutines ([`Thread::recycle`]).
+    threads: Vec<Thread>,
+    /// Global tables, still holding the exited process's globals until reused
+    /// ([`Stack::spare_globals`]).
+    globals: Vec<LuaRef>,
+}
+
+impl Spares {
+    /// Runs `f` on the spares of the VM whose main thread is `main` (emptied first when they
+    /// belong to another VM); `None` when they are in use or this thread is ending.
+    fn with<R>(main: usize, f: impl FnOnce(&mut Spares) -> R) -> Option<R> {
+        SPARES
+            .try_with(|spares| {
+                let mut spares = spares.try_borrow_mut().ok()?;
+                if spares.main != main {
+                    spares.main = main;
+                    spares.threads.clear();
+                    spares.globals.clear();
+                }
+                Some(f(&mut spares))
+            })
+            .ok()
+            .flatten()
+    }
+}
+
+/// Spare coroutines (about 1.3 KB each) and global tables a worker keeps at most, each.
+const MAX_SPARES: usize = 256;
 
 /// A value kept alive in the registry (`lua_ref`). Dropping it releases the value later, on the
 /// same worker.
@@ -270,20 +306,25 @@ impl Thread {
     pub fn recycle(self) {
         // SAFETY: valid state of this worker's VM; `lua_mainthread` only reads it.
         let main = unsafe { ffi::lua_mainthread(self.state) } as usize;
-        let _ = SPARE_THREADS.try_with(|spare| {
-            let Ok(mut spare) = spare.try_borrow_mut() else {
-                return;
-            };
-            if spare.0 != main {
-                spare.0 = main;
-                spare.1.clear();
-            }
-            if spare.1.len() < MAX_SPARE_THREADS {
+        Spares::with(main, |spares| {
+            if spares.threads.len() < MAX_SPARES {
                 // SAFETY: the thread is not running (its process exited; the runtime resumes
                 // only task threads of live processes). `lua_resetthread` closes its upvalues
                 // and clears its stack and call frames, leaving a fresh coroutine.
                 unsafe { ffi::lua_resetthread(self.state) };
-                spare.1.push(self);
+                spares.threads.push(self);
+            }
+        });
+    }
+
+    /// Keeps `globals`, the global table of the process that ran on this coroutine, which has
+    /// exited, for a later [`Stack::spare_globals`] (see [`Spares`]).
+    pub fn recycle_globals(&self, globals: LuaRef) {
+        // SAFETY: valid state of this worker's VM; `lua_mainthread` only reads it.
+        let main = unsafe { ffi::lua_mainthread(self.state) } as usize;
+        Spares::with(main, |spares| {
+            if spares.globals.len() < MAX_SPARES {
+                spares.globals.push(globals);
             }
         });
     }
@@ -291,16 +332,7 @@ impl Thread {
 
 /// A spare coroutine of the VM whose main thread is `main`, if one is kept.
 fn spare_thread(main: usize) -> Option<Thread> {
-    SPARE_THREADS
-        .try_with(|spare| {
-            let mut spare = spare.try_borrow_mut().ok()?;
-            if spare.0 != main {
-                return None;
-            }
-            spare.1.pop()
-        })
-        .ok()
-        .flatten()
+    Spares::with(main, |spares| spares.threads.pop()).flatten()
 }
 
 /// The stack of a Lua thread during a call of one of the runtime's functions, or of a thread
@@ -579,6 +611,23 @@ impl<'a> Stack<'a> {
             // SAFETY: valid state and index.
             unsafe { ffi::lua_remove(self.state, index) }
         }
+    }
+
+    /// Pushes a spare global table of an exited process ([`Spares`]), emptied and writable
+    /// again, and returns its reference; `None` (nothing pushed) when none is kept.
+    pub fn spare_globals(self) -> Option<LuaRef> {
+        // SAFETY: valid state; `lua_mainthread` only reads it.
+        let main = unsafe { ffi::lua_mainthread(self.state) } as usize;
+        let globals = Spares::with(main, |spares| spares.globals.pop()).flatten()?;
+        self.push_ref(&globals);
+        // SAFETY: valid state; the value on top is a table (a process's globals). It is made
+        // writable (its process may have frozen it), then cleared, which cannot raise for a
+        // writable table; neither allocates. Its locked metatable stays.
+        unsafe {
+            ffi::lua_setreadonly(self.state, -1, 0);
+            ffi::lua_cleartable(self.state, -1);
+        }
+        Some(globals)
     }
 
     /// Pushes a new table with room for `array` and `hash` entries.

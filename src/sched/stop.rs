@@ -161,7 +161,7 @@ impl Core {
             Some(_) => proc.local.monitored(),
             None => Vec::new(),
         };
-        proc.lua.recycle_threads();
+        proc.lua.recycle();
         drop(proc);
         self.shared.forget_remote_monitors(&process, &monitored);
         let farewell = process.watchers.exit().unwrap_or_default();
