@@ -143,7 +143,7 @@ fn instance(stack: Stack<'_>, library: &Arc<ProcessEntry>) -> Result<(), Raise> 
     let chunk = vm
         .chunk(library)
         .map_err(|e| failed(e.message.to_string(), e.kind))?;
-    stack.push_ref(&chunk);
+    stack.push_ref(&chunk.function);
     stack.clone_function(-1);
     stack.remove(-2);
     let function = stack.top();

@@ -308,7 +308,7 @@ impl super::Vm {
         let mut made: Option<(Thread, LuaRef, c_int)> = None;
         let protected = raw::protect(main, &mut |stack| {
             stack.push_ref(&self.start);
-            stack.push_ref(&chunk);
+            stack.push_ref(&chunk.function);
             stack.clone_function(-1);
             stack.remove(-2);
             // The process's own globals: a table whose metatable reads the shared ones (one
@@ -330,7 +330,7 @@ impl super::Vm {
                 }
             };
             stack.set_environment(-2);
-            stack.push_bytes(entry.method.as_bytes());
+            stack.push_ref(&chunk.method);
             for arg in args {
                 convert::push_value(stack, arg);
             }

@@ -34,7 +34,7 @@ pub struct Vm {
     /// The metatable of every process's global table.
     pub(crate) env_metatable: LuaRef,
     /// Compiled chunks by entry id; each process runs a clone.
-    chunks: RefCell<HashMap<String, Rc<LuaRef>, ahash::RandomState>>,
+    chunks: RefCell<HashMap<String, Rc<Chunk>, ahash::RandomState>>,
     /// The modules `require` gives.
     pub(crate) modules: modules::Modules,
     /// Whether the host compiles every source to native code (`native: true`).
@@ -51,6 +51,13 @@ pub fn current_vm() -> Option<Rc<Vm>> {
 }
 
 const BOOTSTRAP: &str = include_str!("bootstrap.luau");
+
+/// A process entry compiled on this worker: its chunk (each process runs a clone) and the name
+/// of its method as a Lua string, so that starting a process creates no string.
+pub(crate) struct Chunk {
+    pub function: LuaRef,
+    pub method: LuaRef,
+}
 
 fn field(stack: Stack<'_>, table: c_int, name: &std::ffi::CStr) -> LuaRef {
     stack.raw_get_field(table, name);
@@ -330,7 +337,7 @@ impl Vm {
     }
 
     /// The compiled chunk of `entry`, compiling it on first use.
-    pub(crate) fn chunk(&self, entry: &ProcessEntry) -> Result<Rc<LuaRef>, ErrorValue> {
+    pub(crate) fn chunk(&self, entry: &ProcessEntry) -> Result<Rc<Chunk>, ErrorValue> {
         if let Some(chunk) = self.chunks.borrow().get(&entry.id) {
             return Ok(chunk.clone());
         }
@@ -344,7 +351,12 @@ impl Vm {
                     if native || wants_native(&entry.source) {
                         stack.compile_native();
                     }
-                    stack.make_ref(-1)
+                    let function = stack.make_ref(-1);
+                    stack.push_bytes(entry.method.as_bytes());
+                    Chunk {
+                        function,
+                        method: stack.make_ref(-1),
+                    }
                 });
         });
         if protected.is_err() {
