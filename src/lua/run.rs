@@ -405,8 +405,12 @@ impl super::Vm {
             Status::Finished => {
                 let main = core.with_proc(slot, |p| p.lua.main == Some(task)) == Some(true);
                 if main {
-                    // Read outside a protected call: no limit error may unwind from here.
-                    let exit = self.without_memory_limit(|| finish(stack));
+                    // Read outside a protected call: no limit error may unwind from here (a
+                    // function that returned nothing has nothing to read).
+                    let exit = match stack.top() {
+                        0 => Exit::Normal(Value::Nil),
+                        _ => self.without_memory_limit(|| finish(stack)),
+                    };
                     return Some(Outcome::Exited(exit));
                 }
                 // A spawned task's results are dropped.
