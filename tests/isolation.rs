@@ -186,11 +186,11 @@ fn a_preempted_spawner_waits_behind_the_children_it_spawned() {
     assert_eq!(out.ok(), "true\ttrue\n");
 }
 
-/// A worker reuses the coroutines and global tables of exited processes for new ones: nothing
-/// of the old process may be left on them. The victim sets a global, freezes its globals and is
-/// terminated while blocked deep in its own functions; the probe then starts on the same worker
-/// (on the victim's coroutine and global table), sees exactly its own arguments and fresh,
-/// writable globals, and its crash's traceback shows only its own frames.
+/// A worker reuses the coroutines of exited processes for new ones: nothing of the old process
+/// may be left on them. The victim sets a global, tries to freeze its globals and is terminated
+/// while blocked deep in its own functions; the probe then starts on the same worker (on the
+/// victim's coroutine), sees exactly its own arguments and fresh, writable globals, and its
+/// crash's traceback shows only its own frames.
 #[test]
 fn a_reused_coroutine_carries_nothing_of_the_process_that_ran_on_it() {
     let out = app(&[

@@ -171,25 +171,23 @@ thread_local! {
     /// allocate a new list every time.
     static RELEASING: RefCell<Vec<c_int>> = const { RefCell::new(Vec::new()) };
     /// What exited processes leave for the next ones this worker starts (see [`Spares`]).
-    static SPARES: RefCell<Spares> = const {
-        RefCell::new(Spares { main: 0, threads: Vec::new(), globals: Vec::new() })
-    };
+    static SPARES: RefCell<Spares> = const { RefCell::new(Spares { main: 0, threads: Vec::new() }) };
 }
 
-/// Coroutines and global tables of exited processes, kept for the next processes a worker
-/// starts: creating them and collecting them again cost about 2,000 instructions of every
-/// spawn. Only what no code can reach any more is kept, which holds for the task coroutines
-/// and the global table of a process that has exited: no other process can hold them
-/// (messages cannot carry a coroutine or a table reference, processes share no writable
-/// tables) and the exited process's own objects are garbage.
+/// Coroutines of exited processes, reset, kept for the next processes a worker starts:
+/// creating a coroutine and collecting it again cost about 1,000 instructions of every spawn.
+/// Only what no code can reach any more is kept, which holds for the task coroutines of a
+/// process that has exited: no other process can hold them (messages cannot carry a coroutine,
+/// processes share no writable tables) and the exited process's own objects are garbage. A
+/// reset coroutine keeps nothing of its process: its stack and call frames are cleared and
+/// shrunk back to their initial sizes, its upvalues closed. (Global tables are not reused: a
+/// cleared table keeps its grown size, which the next process could see in the order `pairs`
+/// walks it, and a kept table keeps the exited process's values alive until it is reused.)
 struct Spares {
     /// The main thread of the VM they belong to (a worker has one VM).
     main: usize,
     /// Reset coroutines ([`Thread::recycle`]).
     threads: Vec<Thread>,
-    /// Global tables, still holding the exited process's globals until reused
-    /// ([`Stack::spare_globals`]).
-    globals: Vec<LuaRef>,
 }
 
 impl Spares {
@@ -202,7 +200,6 @@ impl Spares {
                 if spares.main != main {
                     spares.main = main;
                     spares.threads.clear();
-                    spares.globals.clear();
                 }
                 Some(f(&mut spares))
             })
@@ -211,7 +208,7 @@ impl Spares {
     }
 }
 
-/// Spare coroutines (about 1.3 KB each) and global tables a worker keeps at most, each.
+/// Spare coroutines a worker keeps at most (about 1.3 KB each).
 const MAX_SPARES: usize = 256;
 
 /// A value kept alive in the registry (`lua_ref`). Dropping it releases the value later, on the
@@ -313,18 +310,6 @@ impl Thread {
                 // and clears its stack and call frames, leaving a fresh coroutine.
                 unsafe { ffi::lua_resetthread(self.state) };
                 spares.threads.push(self);
-            }
-        });
-    }
-
-    /// Keeps `globals`, the global table of the process that ran on this coroutine, which has
-    /// exited, for a later [`Stack::spare_globals`] (see [`Spares`]).
-    pub fn recycle_globals(&self, globals: LuaRef) {
-        // SAFETY: valid state of this worker's VM; `lua_mainthread` only reads it.
-        let main = unsafe { ffi::lua_mainthread(self.state) } as usize;
-        Spares::with(main, |spares| {
-            if spares.globals.len() < MAX_SPARES {
-                spares.globals.push(globals);
             }
         });
     }
@@ -611,23 +596,6 @@ impl<'a> Stack<'a> {
             // SAFETY: valid state and index.
             unsafe { ffi::lua_remove(self.state, index) }
         }
-    }
-
-    /// Pushes a spare global table of an exited process ([`Spares`]), emptied and writable
-    /// again, and returns its reference; `None` (nothing pushed) when none is kept.
-    pub fn spare_globals(self) -> Option<LuaRef> {
-        // SAFETY: valid state; `lua_mainthread` only reads it.
-        let main = unsafe { ffi::lua_mainthread(self.state) } as usize;
-        let globals = Spares::with(main, |spares| spares.globals.pop()).flatten()?;
-        self.push_ref(&globals);
-        // SAFETY: valid state; the value on top is a table (a process's globals). It is made
-        // writable (its process may have frozen it), then cleared, which cannot raise for a
-        // writable table; neither allocates. Its locked metatable stays.
-        unsafe {
-            ffi::lua_setreadonly(self.state, -1, 0);
-            ffi::lua_cleartable(self.state, -1);
-        }
-        Some(globals)
     }
 
     /// Pushes a new table with room for `array` and `hash` entries.

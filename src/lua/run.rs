@@ -158,15 +158,11 @@ impl ProcessLua {
         }
     }
 
-    /// Hands the task coroutines and the global table of a process that has exited back for
-    /// reuse ([`Thread::recycle`], [`Thread::recycle_globals`]).
+    /// Hands the task coroutines of a process that has exited back for reuse
+    /// ([`Thread::recycle`]).
     pub(crate) fn recycle(&mut self) {
-        let mut globals = self.env.take();
         for task in self.threads.drain(..).flatten() {
             if let Ok(thread) = Rc::try_unwrap(task.thread) {
-                if let Some(globals) = globals.take() {
-                    thread.recycle_globals(globals);
-                }
                 thread.recycle();
             }
         }
@@ -311,24 +307,16 @@ impl super::Vm {
             stack.push_ref(&chunk.function);
             stack.clone_function(-1);
             stack.remove(-2);
-            // The process's own globals: a table whose metatable reads the shared ones (one
-            // an exited process left, emptied, when this worker keeps one).
-            let env = match stack.spare_globals() {
-                Some(env) => {
-                    stack.push_copy(-1);
-                    stack.raw_set_field(-2, c"_G");
-                    env
-                }
-                None => {
-                    stack.new_table(0, 4);
-                    stack.push_copy(-1);
-                    stack.raw_set_field(-2, c"_G");
-                    stack.push_ref(&self.env_metatable);
-                    stack.set_metatable(-2);
-                    stack.set_safe_environment(-1);
-                    stack.make_ref(-1)
-                }
-            };
+            // The process's own globals: a table whose metatable reads the shared ones. Always
+            // a new one: a reused table would keep its grown size (slow to clear, visible in
+            // the order `pairs` walks it) and, until reused, the exited process's values.
+            stack.new_table(0, 4);
+            stack.push_copy(-1);
+            stack.raw_set_field(-2, c"_G");
+            stack.push_ref(&self.env_metatable);
+            stack.set_metatable(-2);
+            stack.set_safe_environment(-1);
+            let env = stack.make_ref(-1);
             stack.set_environment(-2);
             stack.push_ref(&chunk.method);
             for arg in args {
