@@ -154,7 +154,7 @@ fn preemption_can_be_turned_off_per_host_and_a_busy_main_still_finishes() {
 
 /// A process spawning in a loop is preempted behind the children it spawned during its run, as
 /// in Erlang's run queue: they run before it goes on, instead of piling up (the spawn benchmark
-/// once held a million pending processes, 690 MB). One worker, so nothing else could run them.
+/// once held a million pending processes, 688 MB). One worker, so nothing else could run them.
 #[test]
 fn a_preempted_spawner_waits_behind_the_children_it_spawned() {
     let out = app(&[
@@ -204,11 +204,15 @@ fn a_reused_coroutine_carries_nothing_of_the_process_that_ran_on_it() {
                 local inbox, events = process.inbox(), process.events()
                 for round = 1, 3 do
                     local victim = assert(process.spawn_monitored("app:victim", "app:processes", process.pid()))
-                    assert(inbox:receive():topic() == "ready")
+                    local ready = inbox:receive()
+                    assert(ready:topic() == "ready")
+                    local victim_coroutine = ready:payload()
                     assert(process.terminate(victim))
                     assert(events:receive().from == victim)
                     assert(process.spawn("app:probe", "app:processes", process.pid(), "only", round))
-                    print(inbox:receive():payload())
+                    local seen, probe_coroutine = inbox:receive():payload()
+                    -- The probe did run on the victim's coroutine (one worker, the last one kept).
+                    print(seen, probe_coroutine == victim_coroutine)
                 end
             end"##,
         ),
@@ -219,7 +223,8 @@ fn a_reused_coroutine_carries_nothing_of_the_process_that_ran_on_it() {
                 if depth == 0 then
                     secret_global = secret
                     pcall(table.freeze, _G) -- refused: the globals have a locked metatable
-                    process.send(parent, "ready", secret)
+                    assert(secret)
+                    process.send(parent, "ready", tostring(coroutine.running()))
                     return process.inbox():receive()
                 end
                 local ok, value = pcall(secret_frame_of_the_victim, parent, depth - 1)
@@ -238,14 +243,15 @@ fn a_reused_coroutine_carries_nothing_of_the_process_that_ran_on_it() {
                     and _G._G == _G and not table.isfrozen(_G)
                 probe_global = args[2]
                 fresh = fresh and probe_global == args[2]
-                process.send(parent, "seen", `{args.n} {args[1]} {args[2]} {coroutine.status(co)} {fresh}`)
+                process.send(parent, "seen", `{args.n} {args[1]} {args[2]} {coroutine.status(co)} {fresh}`, tostring(co))
                 error("probe ends")
             end"##,
         ),
     ])
     .run(&[]);
     assert_eq!(
-        out.stdout, "2 only 1 running true\n2 only 2 running true\n2 only 3 running true\n",
+        out.stdout,
+        "2 only 1 running true\ttrue\n2 only 2 running true\ttrue\n2 only 3 running true\ttrue\n",
         "{}",
         out.stderr
     );

@@ -49,7 +49,8 @@ local function expect_any(n)
     return table.concat(seen, ", ")
 end
 -- Whether `which_children` lists the children in start order (w1, w2, ...), each running
--- under a PID of its own. (PIDs are unique, not ordered: they say nothing about start order.)
+-- under a PID of its own. (PIDs are unique, not ordered: they say nothing about the order the
+-- supervisor spawned the children in, which is not observable from here any more.)
 local function in_order(sup)
     local list = assert(supervisor.which_children(sup))
     local seen = {}

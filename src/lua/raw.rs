@@ -298,16 +298,26 @@ impl Thread {
     /// creating a coroutine and collecting it again cost about 1,000 instructions of every
     /// spawn. Only for a coroutine no code can reach any more, which holds for every task
     /// coroutine of a process that has exited: no other process can hold a process's
-    /// coroutine (messages cannot carry one, processes share no tables), and the exited
-    /// process's own objects are garbage.
+    /// coroutine (messages cannot carry one, processes share no writable tables), and the
+    /// exited process's own objects are garbage.
     pub fn recycle(self) {
-        // SAFETY: valid state of this worker's VM; `lua_mainthread` only reads it.
-        let main = unsafe { ffi::lua_mainthread(self.state) } as usize;
-        Spares::with(main, |spares| {
+        // SAFETY: valid state of this worker's VM; `lua_mainthread` and `lua_costatus` only
+        // read the states.
+        let (main, status) = unsafe {
+            let main = ffi::lua_mainthread(self.state);
+            (main, ffi::lua_costatus(main, self.state))
+        };
+        // Only a coroutine that stopped at a yield, a return or an error: one a runtime panic
+        // unwound out of is left in the middle of a call, which a reset may not undo.
+        if !matches!(status, ffi::LUA_COSUS | ffi::LUA_COFIN | ffi::LUA_COERR) {
+            return;
+        }
+        Spares::with(main as usize, |spares| {
             if spares.threads.len() < MAX_SPARES {
                 // SAFETY: the thread is not running (its process exited; the runtime resumes
-                // only task threads of live processes). `lua_resetthread` closes its upvalues
-                // and clears its stack and call frames, leaving a fresh coroutine.
+                // only task threads of live processes) and stopped at a yield, a return or an
+                // error (checked above). `lua_resetthread` closes its upvalues and clears its
+                // stack and call frames, leaving a fresh coroutine.
                 unsafe { ffi::lua_resetthread(self.state) };
                 spares.threads.push(self);
             }

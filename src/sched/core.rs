@@ -37,8 +37,10 @@ pub struct Proc {
 pub(super) enum Turn {
     /// The started process in this slot is runnable.
     Resume(u32),
-    /// Start up to this many spawns of the local deque: those a process queued during the run
-    /// that ended when this turn was queued, so that they start before it goes on.
+    /// Start up to this many spawns of the local deque, as many as a process queued there
+    /// during the run that ended when this turn was queued, so that its children start before
+    /// it goes on. The deque gives its newest spawns first, which are that process's unless
+    /// another process spawned here since (then some of its children start later).
     Spawns(u32),
 }
 
@@ -61,6 +63,8 @@ pub struct Core {
     pub(super) slice_spawns: Cell<usize>,
     /// What runs next, in order: started processes that are runnable, and turns for spawns.
     pub(super) ready: RefCell<VecDeque<Turn>>,
+    /// How many of `ready`'s entries are `Turn::Spawns`.
+    pub(super) spawn_turns: Cell<usize>,
     /// Processes this worker runs, by slot.
     pub(super) procs: RefCell<Slab<Proc>>,
     /// The slot of the process being resumed, if any.
@@ -105,6 +109,7 @@ impl Core {
             next: RefCell::default(),
             slice_spawns: Cell::new(0),
             ready: RefCell::default(),
+            spawn_turns: Cell::new(0),
             procs: RefCell::new(Slab::new()),
             current: Cell::new(None),
             current_pid: Cell::new(Pid(0)),

@@ -132,7 +132,13 @@ fn work(core: &Rc<Core>, vm: &Vm, parking: &Parking) {
 /// Publishes how many processes wait for this worker (for `stats`; every few runs and
 /// before parking, not on every run).
 fn publish_queue(core: &Core) {
-    let queued = core.ready.borrow().len() + core.deque.len();
+    // Turns for spawns are not processes: their spawns are counted in the deque.
+    let queued = core
+        .ready
+        .borrow()
+        .len()
+        .saturating_sub(core.spawn_turns.get())
+        + core.deque.len();
     core.counters()
         .queue
         .store(queued as u64, Ordering::Relaxed);
@@ -174,10 +180,13 @@ fn next_work(core: &Core, fair: bool) -> Option<Work> {
                 if let Some(request) = core.deque.pop() {
                     if owed > 1 {
                         core.ready.borrow_mut().push_front(Turn::Spawns(owed - 1));
+                    } else {
+                        core.spawn_turns.set(core.spawn_turns.get() - 1);
                     }
                     return Some(Work::Start(request));
                 }
                 // Siblings took them: nothing is owed any more.
+                core.spawn_turns.set(core.spawn_turns.get() - 1);
             }
             None => break,
         }
@@ -327,7 +336,7 @@ fn execute(core: &Core, vm: &Vm, work: Work) {
 /// ready queue, behind a turn for the spawns it queued here during this run: they start before
 /// it goes on and after the processes that were ready before them, as in Erlang's run queue.
 /// Without that turn a process spawning in a loop outran its children and piled up pending
-/// processes (a million in the spawn benchmark: 690 MB). Only this run's spawns: a receiver
+/// processes (a million in the spawn benchmark: 688 MB on one worker). Only this run's spawns: a receiver
 /// preempted long after it spawned its senders goes on before they all start (and flood its
 /// mailbox).
 fn queue_behind_children(core: &Core, slot: u32) {
@@ -335,6 +344,7 @@ fn queue_behind_children(core: &Core, slot: u32) {
     let mut ready = core.ready.borrow_mut();
     if owed > 0 {
         ready.push_back(Turn::Spawns(owed as u32));
+        core.spawn_turns.set(core.spawn_turns.get() + 1);
     }
     ready.push_back(Turn::Resume(slot));
 }
