@@ -33,43 +33,23 @@ impl Pid {
 
     /// The PID text for this process on `host`, e.g. `{app:processes|0x0001f}`.
     pub fn format(self, host: &str) -> String {
-        let mut digits = [0; 16];
-        let hex = self.hex(&mut digits);
-        let mut text = String::with_capacity(host.len() + hex.len() + 5);
-        for part in ["{", host, "|0x", hex, "}"] {
-            text.push_str(part);
+        let digits = ((64 - self.0.leading_zeros()).div_ceil(4).max(5)) as usize;
+        let mut text = String::with_capacity(host.len() + digits + 5);
+        text.push('{');
+        text.push_str(host);
+        text.push_str("|0x");
+        for shift in (0..digits).rev() {
+            let digit = ((self.0 >> (shift * 4)) & 0xf) as u8;
+            text.push(char::from(b"0123456789abcdef"[usize::from(digit)]));
         }
+        text.push('}');
         text
     }
 
-    /// The PID text as a shared string, built in one allocation: every spawn makes one.
+    /// The PID text as a shared string (every spawn makes one): built with plain pushes, no
+    /// formatting machinery and no UTF-8 validation.
     pub fn text(self, host: &str) -> std::sync::Arc<str> {
-        let mut digits = [0; 16];
-        let hex = self.hex(&mut digits);
-        let mut buffer = [0u8; 96];
-        let parts = [b"{", host.as_bytes(), b"|0x", hex.as_bytes(), b"}"];
-        let length: usize = parts.iter().map(|p| p.len()).sum();
-        if length > buffer.len() {
-            return self.format(host).into();
-        }
-        let mut at = 0;
-        for part in parts {
-            buffer[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
-        }
-        // Every part is UTF-8 (the host is a `str`, the rest ASCII).
-        std::str::from_utf8(&buffer[..at]).map_or_else(|_| self.format(host).into(), Into::into)
-    }
-
-    /// The number in lowercase hex, at least five digits, written into `digits`.
-    fn hex(self, digits: &mut [u8; 16]) -> &str {
-        let count = ((64 - self.0.leading_zeros()).div_ceil(4).max(5)) as usize;
-        for (i, digit) in digits[16 - count..].iter_mut().enumerate() {
-            let shift = (count - 1 - i) * 4;
-            *digit = b"0123456789abcdef"[((self.0 >> shift) & 0xf) as usize];
-        }
-        // ASCII digits only.
-        std::str::from_utf8(&digits[16 - count..]).unwrap_or_default()
+        std::sync::Arc::from(self.format(host))
     }
 }
 
