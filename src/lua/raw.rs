@@ -199,7 +199,10 @@ impl Spares {
                 let mut spares = spares.try_borrow_mut().ok()?;
                 if spares.main != main {
                     spares.main = main;
-                    spares.threads.clear();
+                    // Coroutines of another VM (gone, or not this worker's): their references
+                    // mean nothing here, and dropping them would queue their numbers for
+                    // release in this VM's registry.
+                    spares.threads.drain(..).for_each(std::mem::forget);
                 }
                 Some(f(&mut spares))
             })
