@@ -144,13 +144,9 @@ impl ProcessTable {
         (start.min(end)..end).map(|slot| Pid::new(slot as u32, 0))
     }
 
-    /// Gives back the PID of a process that never entered the table (its spawn failed).
+    /// Frees `pid`'s slot for its next generation: for the PID of a process that never entered
+    /// the table (its spawn failed); [`remove`](Self::remove) frees the others.
     pub fn release(&self, pid: Pid, cache: Option<&mut PidCache>) {
-        self.recycle(pid, cache);
-    }
-
-    /// Frees `pid`'s slot for its next generation.
-    fn recycle(&self, pid: Pid, cache: Option<&mut PidCache>) {
         let Some(next) = pid.next_generation() else {
             return;
         };
@@ -216,7 +212,7 @@ impl ProcessTable {
             self.stripe(pid).removed.fetch_add(1, Ordering::Release);
             entry.take()
         };
-        self.recycle(pid, cache);
+        self.release(pid, cache);
         removed
     }
 

@@ -191,10 +191,9 @@ impl Shared {
         deliver: impl Fn(Pid, Signal),
     ) {
         process.set_gone();
-        match pids {
-            Some(pids) => self.table.remove(process.pid, Some(&mut pids.borrow_mut())),
-            None => self.table.remove(process.pid, None),
-        };
+        let mut cache = pids.map(|pids| pids.borrow_mut());
+        self.table.remove(process.pid, cache.as_deref_mut());
+        drop(cache);
         if self.hosts[process.host].config.max_processes > 0 {
             self.hosts[process.host]
                 .live
