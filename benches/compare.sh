@@ -47,4 +47,4 @@ for name in idle spawn skynet ring ping_pong fan_in; do
 done
 grep -E "^\| (ring_1w|ping_pong_1w|cpu_|breakdown_)" <<<"$mw_out" | sed 's/| — | \(.*\) |$/| — | — | \1 |/'
 # The floors of ping-pong and ring on a bare Luau VM (benches/floor.rs), in the same sitting.
-cargo bench -q --bench floor 2>/dev/null | grep -E "^\| (ping_pong|ring)_floor" | sed 's/ |$/ | — | — | — |/'
+cargo bench -q --bench floor 2>/dev/null | grep -E "^\| (idle|ping_pong|ring)_floor" | sed 's/ |$/ | — | — | — |/'

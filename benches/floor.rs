@@ -1,7 +1,8 @@
 //! The floor of messaging on one Luau VM: what the process contract costs before any runtime
 //! machinery.
 //!
-//! `cargo bench --bench floor` runs the exchanges of `benches/apps/ping_pong` and
+//! `cargo bench --bench floor` measures the memory of a waiting process (`idle_floor`, below) and
+//! runs the exchanges of `benches/apps/ping_pong` and
 //! `benches/apps/ring` on a bare Luau VM with the least a runtime of moonweave's design must do
 //! per message (process.md: a send copies the topic and payload; a receive returns a Message
 //! object whose methods give them; a receiver with nothing waiting is suspended and resumed
@@ -76,6 +77,11 @@ while true do
     if left <= 0 then return end
 end
 "#;
+
+/// As benches/apps/idle's waiter: wait for a message that never comes.
+const WAITER: &str = "receive()";
+/// As benches/apps/idle: 100,000 waiting processes.
+const IDLE_PROCESSES: usize = 100_000;
 
 /// What one run measures.
 #[derive(Clone, Copy)]
@@ -439,7 +445,58 @@ fn run(variant: Variant) -> f64 {
     }
 }
 
+/// Resident memory of this process in KB.
+fn rss_kb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// KB per coroutine waiting in `receive()` on a bare Luau VM, each with what a process needs
+/// at least: its own globals (`luaL_sandboxthread`, a table reading the shared ones), its own
+/// copy of the entry function (a closure over those globals), a registry reference keeping it
+/// alive and an empty mailbox. Measured as `benches/workloads.rs`'s idle row is: the growth of
+/// resident memory, first thing in a fresh process.
+fn idle_floor() -> f64 {
+    let before = rss_kb();
+    // SAFETY: one fresh Luau VM driven on this thread: every state passed to the API is the
+    // main state or a coroutine created on it and anchored in the registry; the VM is closed
+    // only after the measurement.
+    unsafe {
+        let main = ffi::luaL_newstate();
+        ffi::luaL_openlibs(main);
+        ffi::lua_pushcfunction(main, receive);
+        ffi::lua_setglobal(main, c"receive".as_ptr());
+        ffi::luaL_sandbox(main, 1);
+        load(main, WAITER);
+        WORLD.with_borrow_mut(|world| {
+            world.mailboxes = vec![VecDeque::new(); IDLE_PROCESSES];
+            world.waiting = vec![false; IDLE_PROCESSES];
+            world.ready.clear();
+        });
+        for i in 0..IDLE_PROCESSES {
+            let thread = ffi::lua_newthread(main);
+            ffi::lua_ref(main, -1);
+            ffi::lua_settop(main, -2);
+            ffi::luaL_sandboxthread(thread);
+            ffi::lua_setthreaddata(thread, i as *mut c_void);
+            ffi::lua_xpush(main, thread, -1);
+            ffi::lua_clonefunction(thread, -1);
+            ffi::lua_remove(thread, -2);
+            resume(thread, 0);
+        }
+        let per_process = (rss_kb() - before) / IDLE_PROCESSES as f64;
+        ffi::lua_close(main);
+        per_process
+    }
+}
+
 fn main() {
+    // First, in a fresh process, as the idle workload is measured.
+    let idle = idle_floor();
     let mut best: Vec<Option<f64>> = vec![None; VARIANTS.len()];
     // Rounds interleave the variants, so a slow moment of the machine touches them all.
     for _ in 0..ROUNDS {
@@ -454,6 +511,7 @@ fn main() {
     }
     println!("| floor | unit | bare Luau VM (best of {ROUNDS}) |");
     println!("|---|---|---|");
+    println!("| idle_floor | KB per waiting process | {idle:.2} |");
     for (variant, figure) in VARIANTS.iter().zip(best) {
         let figure = figure.unwrap_or(f64::NAN);
         let shown = match variant.ring {
