@@ -309,8 +309,10 @@ impl super::Vm {
             stack.remove(-2);
             // The process's own globals: a table whose metatable reads the shared ones. Always
             // a new one: a reused table would keep its grown size (slow to clear, visible in
-            // the order `pairs` walks it) and, until reused, the exited process's values.
-            stack.new_table(0, 4);
+            // the order `pairs` walks it) and, until reused, the exited process's values. Room
+            // for `_G` alone: most processes keep their state in locals, and every byte here
+            // is in every waiting process.
+            stack.new_table(0, 1);
             stack.push_copy(-1);
             stack.raw_set_field(-2, c"_G");
             stack.push_ref(&self.env_metatable);

@@ -100,6 +100,32 @@ enum State<V> {
     },
 }
 
+/// Indices of ready tasks, oldest first. The oldest is kept inline: most processes have one
+/// task, which a `VecDeque` would allocate room for on its first turn.
+#[derive(Debug, Default)]
+struct ReadyQueue {
+    first: Option<u32>,
+    rest: VecDeque<u32>,
+}
+
+impl ReadyQueue {
+    fn push_back(&mut self, index: u32) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(index);
+        } else {
+            self.rest.push_back(index);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<u32> {
+        self.first.take().or_else(|| self.rest.pop_front())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &u32> {
+        self.first.iter().chain(self.rest.iter())
+    }
+}
+
 #[derive(Debug)]
 struct Task<V> {
     state: State<V>,
@@ -178,7 +204,7 @@ pub enum ChannelError {
 pub struct Tasks<V> {
     tasks: Vec<Option<Task<V>>>,
     free_tasks: Vec<u32>,
-    ready: VecDeque<u32>,
+    ready: ReadyQueue,
     running: Option<u32>,
     /// Channels, allocated on the first one (most processes have none).
     channels: Option<Box<ChannelSlab<V>>>,
@@ -201,7 +227,7 @@ impl<V> Tasks<V> {
         Self {
             tasks: Vec::new(),
             free_tasks: Vec::new(),
-            ready: VecDeque::new(),
+            ready: ReadyQueue::default(),
             running: None,
             channels: None,
             next_generation: 0,
@@ -683,6 +709,22 @@ impl<V> Tasks<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ready_queue_is_first_in_first_out_across_its_inline_head() {
+        let mut queue = ReadyQueue::default();
+        queue.push_back(1);
+        queue.push_back(2);
+        assert_eq!(queue.pop_front(), Some(1));
+        // The head is empty while older entries wait behind it: new ones go behind those.
+        queue.push_back(3);
+        assert_eq!(queue.iter().copied().collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(queue.pop_front(), Some(2));
+        assert_eq!(queue.pop_front(), Some(3));
+        assert_eq!(queue.pop_front(), None);
+        queue.push_back(4);
+        assert_eq!(queue.iter().copied().collect::<Vec<_>>(), [4]);
+    }
 
     fn run(tasks: &mut Tasks<u32>) -> (TaskId, Delivery<u32>) {
         match tasks.next(false) {
