@@ -81,6 +81,8 @@ pub struct Core {
     pub(super) pids: RefCell<PidCache>,
     /// Recently resolved destinations of `process.send` (see `send.rs`).
     pub(super) destinations: RefCell<super::send::Destinations>,
+    /// Records of exited processes kept for the next spawns (see `records.rs`).
+    pub(super) records: super::records::Records,
 }
 
 thread_local! {
@@ -117,6 +119,7 @@ impl Core {
             timers: RefCell::default(),
             pids: RefCell::default(),
             destinations: RefCell::default(),
+            records: Default::default(),
         });
         CORE.with(|c| {
             let _ = c.set(core.clone());

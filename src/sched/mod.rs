@@ -29,6 +29,7 @@ mod deadlines;
 mod native;
 mod park;
 mod permit;
+mod records;
 mod send;
 mod slab;
 mod spawn;
@@ -139,6 +140,8 @@ pub struct Shared {
     /// Numbers of the proxies of other nodes' processes (their PIDs are `PROXY_PIDS | n`); never
     /// reused.
     next_proxy: AtomicU64,
+    /// Spare process records the workers trade (see `records.rs`).
+    records: records::SharedRecords,
     /// Set once: workers leave their loops.
     stopping: AtomicBool,
     /// Set once, when a graceful shutdown starts: spawns are refused.
@@ -334,6 +337,7 @@ impl Scheduler {
             hosts,
             host_ids,
             next_proxy: AtomicU64::new(0),
+            records: Default::default(),
             stopping: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             watchers: Mutex::default(),
@@ -424,6 +428,7 @@ impl Scheduler {
             table: ProcessTable::new(),
             registry: Registry::default(),
             next_proxy: AtomicU64::new(0),
+            records: Default::default(),
             stopping: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             watchers: Mutex::default(),

@@ -196,7 +196,10 @@ impl Shared {
         };
         process.guarded = process.identity.guarded(host.config.strict);
         process.supervisor = builtin;
-        let process = Arc::new(process);
+        let process = match spawner {
+            Some(core) => core.records.record(process, &self.records),
+            None => Arc::new(process),
+        };
         if let Some(name) = &name {
             let held = process
                 .watchers

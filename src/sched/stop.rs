@@ -174,6 +174,7 @@ impl Core {
             Some(&self.pids),
             |pid, signal| self.deliver_to(pid, signal),
         );
+        self.records.keep(process, &self.shared.records);
     }
 }
 
