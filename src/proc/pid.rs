@@ -46,10 +46,28 @@ impl Pid {
         text
     }
 
-    /// The PID text as a shared string (every spawn makes one): built with plain pushes, no
-    /// formatting machinery and no UTF-8 validation.
+    /// The PID text as a shared string (every spawn makes one): one allocation, built with
+    /// plain copies into a buffer on the stack when the host id is short (as most are).
     pub fn text(self, host: &str) -> std::sync::Arc<str> {
-        std::sync::Arc::from(self.format(host))
+        let mut buffer = [0u8; 64];
+        let digits = ((64 - self.0.leading_zeros()).div_ceil(4).max(5)) as usize;
+        let len = host.len() + digits + 5;
+        if len > buffer.len() {
+            return std::sync::Arc::from(self.format(host));
+        }
+        buffer[0] = b'{';
+        buffer[1..=host.len()].copy_from_slice(host.as_bytes());
+        buffer[host.len() + 1..host.len() + 4].copy_from_slice(b"|0x");
+        for (i, out) in buffer[host.len() + 4..len - 1].iter_mut().enumerate() {
+            let shift = (digits - 1 - i) * 4;
+            *out = b"0123456789abcdef"[((self.0 >> shift) & 0xf) as usize];
+        }
+        buffer[len - 1] = b'}';
+        match std::str::from_utf8(&buffer[..len]) {
+            Ok(text) => std::sync::Arc::from(text),
+            // Unreachable: a `str` and ASCII characters.
+            Err(_) => std::sync::Arc::from(self.format(host)),
+        }
     }
 }
 
@@ -100,6 +118,11 @@ mod tests {
         assert_eq!(Pid(0).format("a:b"), "{a:b|0x00000}");
         assert_eq!(Pid(u64::MAX).format("a:b"), "{a:b|0xffffffffffffffff}");
         assert_eq!(&*Pid::new(5, 3).text("a:b"), "{a:b|0x300000005}");
+        for pid in [Pid(0), Pid(0x1f), Pid::new(7, 0xfffff), Pid(u64::MAX)] {
+            for host in ["a:b", "app:processes", "ü:ß", &"h:".repeat(40)] {
+                assert_eq!(&*pid.text(host), pid.format(host), "{pid} on {host}");
+            }
+        }
     }
 
     #[test]
