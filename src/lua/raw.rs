@@ -801,6 +801,30 @@ impl<'a> Stack<'a> {
     /// Makes a new thread that will call the function at `-(nargs + 1)` with the `nargs`
     /// values above it, and pops them all. Returns the thread, anchored by a registry
     /// reference.
+    /// A reset coroutine of this VM kept for reuse, if there is one (nothing on its stack, its
+    /// whole initial stack free).
+    pub fn spare_thread(self) -> Option<Thread> {
+        // SAFETY: valid state; `lua_mainthread` only reads it.
+        let main = unsafe { ffi::lua_mainthread(self.state) } as usize;
+        spare_thread(main)
+    }
+
+    /// A new coroutine of this VM with nothing on its stack. Allocates: call it in a protected
+    /// call.
+    pub fn new_empty_thread(self) -> Thread {
+        // SAFETY: valid state. `lua_newthread` pushes a new thread of this VM; the reference
+        // anchors it and the stack is left as it was.
+        unsafe {
+            let thread = ffi::lua_newthread(self.state);
+            let anchor = LuaRef(ffi::lua_ref(self.state, -1));
+            ffi::lua_settop(self.state, -2);
+            Thread {
+                state: thread,
+                _anchor: anchor,
+            }
+        }
+    }
+
     pub fn new_thread(self, nargs: c_int) -> Thread {
         // SAFETY: valid state; `lua_mainthread` only reads it.
         let main = unsafe { ffi::lua_mainthread(self.state) } as usize;

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use super::errors::exit_error;
 use super::raw::{self, LuaRef, Raise, Stack, Status, Thread, lua_fn};
+use super::vm::Chunk;
 use super::{convert, preempt};
 use crate::app::ProcessEntry;
 use crate::error::{ErrorKind, ErrorValue};
@@ -59,8 +60,12 @@ pub struct ProcessLua {
     main: Option<TaskId>,
     /// A task that was preempted: it resumes first, whatever else is ready.
     preempted: Option<TaskId>,
-    /// The arguments of a start that has not happened yet (a new process, an upgrade).
+    /// The arguments of a start that has not happened yet (a new process, an upgrade), until
+    /// the main task takes them (`rt.arguments`).
     pub(crate) start: Option<Vec<Value>>,
+    /// The entry chunk of a started main task that has not made its globals yet
+    /// (`rt.entry`): set by [`Vm::start`], taken on the task's first resume.
+    chunk: Option<Rc<Chunk>>,
     /// What the running task finds when it resumes, for its blocked call's continuation.
     delivery: Option<Delivery<LuaRef>>,
     /// Objects every call returns the same one of (`process.pid()`, `inbox()`, `events()`).
@@ -207,7 +212,7 @@ pub enum Outcome {
 enum Step {
     Stop(Exit),
     Upgrade,
-    Start(Arc<ProcessEntry>, Vec<Value>),
+    Start(Arc<ProcessEntry>),
     Resume(TaskId, Rc<Thread>, c_int),
     Wait,
     Deadlock,
@@ -226,8 +231,8 @@ impl super::Vm {
                 if p.upgrade.is_some() {
                     return Step::Upgrade;
                 }
-                if let Some(args) = p.lua.start.take() {
-                    return Step::Start(p.entry.clone(), args);
+                if p.lua.main.is_none() {
+                    return Step::Start(p.entry.clone());
                 }
                 if let Some(task) = p.lua.preempted.take()
                     && let Some(thread) = p.lua.thread(task)
@@ -277,8 +282,8 @@ impl super::Vm {
                         "deadlock: all tasks are blocked",
                     )));
                 }
-                Step::Start(entry, args) => {
-                    if let Err(error) = self.start(core, slot, &entry, &args) {
+                Step::Start(entry) => {
+                    if let Err(error) = self.start(core, slot, &entry) {
                         return Outcome::Exited(Exit::Failed(error));
                     }
                 }
@@ -291,59 +296,36 @@ impl super::Vm {
         }
     }
 
-    /// Creates the main task of the process in `slot` running `entry` with `args`.
-    fn start(
-        &self,
-        core: &Core,
-        slot: u32,
-        entry: &ProcessEntry,
-        args: &[Value],
-    ) -> Result<(), ErrorValue> {
+    /// Creates the main task of the process in `slot` running `entry`: a coroutine (a spare
+    /// one when there is one) with bootstrap's `start` on it. The task's first resume makes the
+    /// rest (`rt.entry`, `rt.arguments`) on the coroutine itself, under the protection of that
+    /// resume: no protected call of its own (about 700 instructions a spawn), and a failure there
+    /// is the process's, with its traceback.
+    fn start(&self, core: &Core, slot: u32, entry: &ProcessEntry) -> Result<(), ErrorValue> {
         let chunk = self.chunk(entry)?;
         let main = self.main();
-        let mut made: Option<(Thread, LuaRef, c_int)> = None;
-        let protected = raw::protect(main, &mut |stack| {
-            stack.push_ref(&self.start);
-            stack.push_ref(&chunk.function);
-            stack.clone_function(-1);
-            stack.remove(-2);
-            // The process's own globals: a table whose metatable reads the shared ones. Always
-            // a new one: a reused table would keep its grown size (slow to clear, visible in
-            // the order `pairs` walks it) and, until reused, the exited process's values. Room
-            // for `_G` alone: most processes keep their state in locals, and every byte here
-            // is in every waiting process.
-            stack.new_table(0, 1);
-            stack.push_copy(-1);
-            stack.raw_set_field(-2, c"_G");
-            stack.push_ref(&self.env_metatable);
-            stack.set_metatable(-2);
-            stack.set_safe_environment(-1);
-            let env = stack.make_ref(-1);
-            stack.set_environment(-2);
-            stack.push_ref(&chunk.method);
-            for arg in args {
-                convert::push_value(stack, arg);
+        let thread = match main.spare_thread() {
+            Some(thread) => thread,
+            None => {
+                let mut made = None;
+                if raw::protect(main, &mut |stack| made = Some(stack.new_empty_thread())).is_err() {
+                    let error = exit_error(main, -1, None);
+                    main.pop(1);
+                    return Err(error);
+                }
+                made.ok_or_else(|| {
+                    ErrorValue::new(ErrorKind::Internal, "the process did not start")
+                })?
             }
-            let nargs = 2 + args.len() as c_int;
-            let thread = stack.new_thread(nargs);
-            made = Some((thread, env, nargs));
-        });
-        if protected.is_err() {
-            let error = exit_error(main, -1, None);
-            main.pop(1);
-            return Err(error);
-        }
-        let Some((thread, env, nargs)) = made else {
-            return Err(ErrorValue::new(
-                ErrorKind::Internal,
-                "the process did not start",
-            ));
         };
+        // A spare or new coroutine has its whole initial stack free: this push needs no room
+        // made, so it cannot raise outside a protected call.
+        thread.stack().push_ref(&self.start);
         core.with_proc(slot, |p| {
             let task = p.local.tasks.spawn();
             p.lua.main = Some(task);
-            p.lua.env = Some(env);
-            p.lua.add_thread(task, thread, nargs);
+            p.lua.chunk = Some(chunk);
+            p.lua.add_thread(task, thread, 0);
         });
         Ok(())
     }
@@ -549,6 +531,50 @@ lua_fn! {
             }
         });
         raw::values(0)
+    }
+}
+
+lua_fn! {
+    /// `rt.entry()`: the first act of a process's main task (bootstrap's `start`). Returns the
+    /// entry chunk as a closure over the process's own new globals, and the entry's method
+    /// name. Once per start: the chunk is taken from the process.
+    pub fn entry(stack) {
+        let core = core()?;
+        let vm = super::vm::current_vm().ok_or_else(|| Raise::Text("no VM".into()))?;
+        let Some(chunk) = core.with_current(|p| p.lua.chunk.take()).flatten() else {
+            return raw::raise("the process has started");
+        };
+        stack.push_ref(&chunk.function);
+        stack.clone_function(-1);
+        stack.remove(-2);
+        // The process's own globals: a table whose metatable reads the shared ones. Always a
+        // new one: a reused table would keep its grown size (slow to clear, visible in the
+        // order `pairs` walks it) and, until reused, the exited process's values. Room for
+        // `_G` alone: most processes keep their state in locals, and every byte here is in
+        // every waiting process.
+        stack.new_table(0, 1);
+        stack.push_copy(-1);
+        stack.raw_set_field(-2, c"_G");
+        stack.push_ref(&vm.env_metatable);
+        stack.set_metatable(-2);
+        stack.set_safe_environment(-1);
+        let env = stack.make_ref(-1);
+        stack.set_environment(-2);
+        stack.push_ref(&chunk.method);
+        core.with_current(|p| p.lua.env = Some(env));
+        raw::values(2)
+    }
+}
+
+lua_fn! {
+    /// `rt.arguments()`: the spawn's (or upgrade's) arguments, once.
+    pub fn arguments(stack) {
+        let core = core()?;
+        let args = core.with_current(|p| p.lua.start.take()).flatten().unwrap_or_default();
+        for arg in &args {
+            convert::push_value(stack, arg);
+        }
+        raw::values(args.len() as c_int)
     }
 }
 

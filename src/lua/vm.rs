@@ -263,6 +263,8 @@ impl Vm {
         set_function(stack, rt, c"thread_use", super::run::thread_use);
         set_function(stack, rt, c"waited_in", super::run::waited_in);
         set_function(stack, rt, c"unblock", super::run::unblock);
+        set_function(stack, rt, c"entry", super::run::entry);
+        set_function(stack, rt, c"arguments", super::run::arguments);
         stack.push_token();
         stack.raw_set_field(rt, c"TOKEN");
         stack.load(b"=moonweave.bootstrap", BOOTSTRAP.as_bytes())?;
