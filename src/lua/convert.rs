@@ -18,7 +18,7 @@ use std::ffi::c_int;
 
 use super::args::{invalid, type_name};
 use super::errors::ErrorObject;
-use super::raw::{Kind, Stack};
+use super::raw::{Kind, Scalar, Stack};
 use crate::error::ErrorValue;
 use crate::value::Value;
 
@@ -212,6 +212,30 @@ fn measure_value(
 /// Copies the values at `first..=last` into owned [`Value`]s (one budget for all of them), or
 /// explains why they cannot be copied (`INVALID`).
 pub fn to_values(stack: Stack<'_>, first: c_int, last: c_int) -> Result<Vec<Value>, ErrorValue> {
+    // Most argument lists are numbers and short strings: one type check each, no copier.
+    let mut values = Vec::with_capacity((last - first + 1).max(0) as usize);
+    for index in first..=last {
+        match stack.scalar(index) {
+            Some(scalar) => values.push(Value::from(scalar)),
+            None => return copy_values(stack, first, last),
+        }
+    }
+    Ok(values)
+}
+
+impl From<Scalar<'_>> for Value {
+    fn from(scalar: Scalar<'_>) -> Value {
+        match scalar {
+            Scalar::Nil => Value::Nil,
+            Scalar::Boolean(b) => Value::Boolean(b),
+            Scalar::Number(n) => Value::Number(n),
+            Scalar::String(bytes) => Value::String(bytes.into()),
+        }
+    }
+}
+
+/// [`to_values`] with tables among the values: copies them, finding sharing and cycles.
+fn copy_values(stack: Stack<'_>, first: c_int, last: c_int) -> Result<Vec<Value>, ErrorValue> {
     let mut copier = Copier {
         path: Vec::new(),
         look_for_sharing: true,
@@ -270,12 +294,8 @@ pub fn to_values(stack: Stack<'_>, first: c_int, last: c_int) -> Result<Vec<Valu
 /// Copies the value at `index` into an owned [`Value`].
 pub fn to_value(stack: Stack<'_>, index: c_int) -> Result<Value, ErrorValue> {
     // The common payloads (a number, a short string) need no copier.
-    match stack.kind(index) {
-        Kind::Nil | Kind::None => return Ok(Value::Nil),
-        Kind::Boolean => return Ok(Value::Boolean(stack.truthy(index))),
-        Kind::Number => return Ok(Value::Number(stack.number(index).unwrap_or_default())),
-        Kind::String => return Ok(Value::String(stack.bytes(index).unwrap_or_default().into())),
-        _ => {}
+    if let Some(scalar) = stack.scalar(index) {
+        return Ok(Value::from(scalar));
     }
     let index = if index < 0 {
         stack.top() + index + 1

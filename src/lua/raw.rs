@@ -33,6 +33,15 @@ pub use mlua::ffi::lua_State;
 
 use crate::error::ErrorValue;
 
+/// A value on the stack that needs no traversal to copy, read with one type check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar<'a> {
+    Nil,
+    Boolean(bool),
+    Number(f64),
+    String(&'a [u8]),
+}
+
 /// The type of a Lua value on the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -457,6 +466,40 @@ impl<'a> Stack<'a> {
         }
         // SAFETY: valid state and index.
         Kind::of(unsafe { ffi::lua_type(self.state, index) })
+    }
+
+    /// The value at `index` when it is nil (or absent), a boolean, a number or a string: one
+    /// type check instead of one per question (the copy of every message and spawn argument
+    /// asks).
+    pub fn scalar(self, index: c_int) -> Option<Scalar<'a>> {
+        if !self.valid(index) {
+            return Some(Scalar::Nil);
+        }
+        // SAFETY: valid state and index. Each accessor is called only for its own type, so
+        // `lua_tolstring` does not convert a number in place; a string's bytes live while it
+        // stays on the stack for the call.
+        unsafe {
+            match ffi::lua_type(self.state, index) {
+                ffi::LUA_TNIL => Some(Scalar::Nil),
+                ffi::LUA_TBOOLEAN => {
+                    Some(Scalar::Boolean(ffi::lua_toboolean(self.state, index) != 0))
+                }
+                ffi::LUA_TNUMBER => Some(Scalar::Number(ffi::lua_tonumberx(
+                    self.state,
+                    index,
+                    std::ptr::null_mut(),
+                ))),
+                ffi::LUA_TSTRING => {
+                    let mut len = 0usize;
+                    let data = ffi::lua_tolstring(self.state, index, &mut len);
+                    Some(Scalar::String(std::slice::from_raw_parts(
+                        data as *const u8,
+                        len,
+                    )))
+                }
+                _ => None,
+            }
+        }
     }
 
     /// The boolean value of `index` (`nil` and `false` are false).
