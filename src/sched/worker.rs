@@ -358,7 +358,8 @@ fn start(core: &Core, request: SpawnRequest) -> u32 {
         linked_to,
     } = request;
     let counted = core.shared.hosts[core.host].config.mailbox_limit > 0;
-    let mut local = Local::new(process.clone(), counted);
+    // The request's reference moves into the owner state: no count to raise and drop again.
+    let mut local = Local::new(process, counted);
     if let Some(linked) = linked_to {
         local.add_link(linked);
     }
@@ -370,9 +371,11 @@ fn start(core: &Core, request: SpawnRequest) -> u32 {
     };
     let slot = core.procs.borrow_mut().insert(proc);
     // Signals sent before the start (builder messages, a cancel) come first.
-    for signal in process.place(core.index, slot) {
-        core.with_proc(slot, |p| p.local.absorb(signal));
-    }
+    core.with_proc(slot, |p| {
+        for signal in p.local.process.place(core.index, slot) {
+            p.local.absorb(signal);
+        }
+    });
     slot
 }
 
