@@ -22,7 +22,7 @@ use super::run::core;
 use crate::proc::{Envelope, Event, Exit, Sender, Wanted};
 use crate::sched::Core;
 use crate::security::Permission;
-use crate::value::Payload;
+use crate::value::{Payload, Value};
 
 /// A received message.
 pub struct MessageObject {
@@ -231,9 +231,16 @@ pub fn push_result(stack: Stack<'_>, exit: &Arc<Exit>) {
     }
 }
 
-/// Copies the payload at `first..=top`.
+/// Copies the payload at `first..=top`. A single number or string (most payloads) is built
+/// straight into its `Payload`, not moved through a `Result<Value, _>` first: those moves were
+/// half of `send`'s own samples (stores of the parts, then wide loads of the whole).
 fn payload(stack: Stack<'_>, first: c_int) -> Result<Payload, crate::error::ErrorValue> {
     let top = stack.top();
+    if top == first
+        && let Some(scalar) = stack.scalar(first)
+    {
+        return Ok(Payload::One(Value::from(scalar)));
+    }
     Ok(match top - first + 1 {
         n if n <= 0 => Payload::Empty,
         1 => Payload::One(convert::to_value(stack, first)?),
