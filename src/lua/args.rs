@@ -54,10 +54,30 @@ pub fn non_empty<'a>(stack: Stack<'a>, index: c_int) -> Option<&'a [u8]> {
     stack.bytes(index).filter(|b| !b.is_empty())
 }
 
-/// A full entry id argument `namespace:name`.
-pub fn entry_id<'a>(stack: Stack<'a>, index: c_int) -> Option<&'a str> {
-    let text = std::str::from_utf8(stack.bytes(index)?).ok()?;
-    crate::app::is_entry_id(text).then_some(text)
+thread_local! {
+    /// The last entry ids [`entry_id`] validated on this thread, newest first.
+    static RECENT_IDS: std::cell::RefCell<[Option<std::rc::Rc<str>>; 2]> =
+        const { std::cell::RefCell::new([None, None]) };
+}
+
+/// A full entry id argument `namespace:name`. A spawning loop names the same entry and host
+/// each time, so the last two ids validated are kept and a hit only compares bytes (validating
+/// UTF-8 and the id's form again was about 270 instructions an id).
+pub fn entry_id(stack: Stack<'_>, index: c_int) -> Option<std::rc::Rc<str>> {
+    let bytes = stack.bytes(index)?;
+    RECENT_IDS.with_borrow_mut(|recent| {
+        if let Some(id) = recent.iter().flatten().find(|id| id.as_bytes() == bytes) {
+            return Some(id.clone());
+        }
+        let text = std::str::from_utf8(bytes).ok()?;
+        if !crate::app::is_entry_id(text) {
+            return None;
+        }
+        let id: std::rc::Rc<str> = text.into();
+        recent.rotate_right(1);
+        recent[0] = Some(id.clone());
+        Some(id)
+    })
 }
 
 /// A topic: a non-empty string that does not start with `@` (the rule every sender shares).

@@ -6,6 +6,7 @@
 //! the spec says) instead of raising.
 
 use std::ffi::c_int;
+use std::rc::Rc;
 
 use super::args::{done, entry_id, fail, fail_false, invalid, non_empty, outcome, type_name};
 use super::raw::{self, Kind, Raise, Stack, lua_cont, lua_fn};
@@ -33,12 +34,15 @@ lua_fn! {
     }
 }
 
+/// What a spawn names: the entry id, the host id and the copied arguments.
+type SpawnArguments = (Rc<str>, Rc<str>, Vec<crate::value::Value>);
+
 /// Reads `id, host, args...` of a spawn: the ids and the copied arguments.
-fn spawn_arguments<'a>(
-    stack: Stack<'a>,
+fn spawn_arguments(
+    stack: Stack<'_>,
     function: &str,
     first: c_int,
-) -> Result<(&'a str, &'a str, Vec<crate::value::Value>), ErrorValue> {
+) -> Result<SpawnArguments, ErrorValue> {
     let Some(id) = entry_id(stack, first) else {
         return Err(invalid(format!(
             "{function}: id must be an entry id 'namespace:name'"
@@ -67,7 +71,7 @@ pub fn spawn_with(
         Err(e) => return fail(stack, e),
     };
     let core = core()?;
-    match core.spawn_from_process(id, host, args, monitored, linked, extras) {
+    match core.spawn_from_process(&id, &host, args, monitored, linked, extras) {
         Ok(pid) => {
             stack.push_bytes(pid.as_bytes());
             raw::values(1)
@@ -172,7 +176,7 @@ lua_fn! {
         if !stack.can_yield() {
             return super::run::cannot_block();
         }
-        let child = match core.call_start(id, host, args) {
+        let child = match core.call_start(&id, &host, args) {
             Ok(child) => child,
             Err(e) => return fail(stack, e),
         };
