@@ -21,7 +21,7 @@
 //! receive, other workers and every check a real runtime makes. So the figures are the floor of
 //! this design as bytecode with Luau's default flags (moonweave turns on a few bounds-checking
 //! flags and, for `native` hosts, native code); reusing Message objects instead of allocating
-//! one per message, or returning values (the `_values` row), would lower it. Like the
+//! one per message, or returning values (the `_values` rows), would lower it. Like the
 //! workloads' rows each is the best of a few runs.
 
 use std::cell::RefCell;
@@ -78,6 +78,16 @@ while true do
 end
 "#;
 
+/// The link when `receive()` returns the topic and payload as values, not an object.
+const LINK_VALUES: &str = r#"
+local to = ...
+while true do
+    local _, left = receive()
+    send(to, "t", left - 1)
+    if left <= 0 then return end
+end
+"#;
+
 /// As benches/apps/idle's waiter: wait for a message that never comes.
 const WAITER: &str = "receive()";
 /// As benches/apps/idle: 100,000 waiting processes.
@@ -99,7 +109,7 @@ struct Variant {
 const PING_PONG: &str = "ns per round trip, one thread";
 const RING: &str = "M messages/s, one thread";
 
-const VARIANTS: [Variant; 5] = [
+const VARIANTS: [Variant; 6] = [
     Variant {
         name: "ping_pong_floor",
         unit: PING_PONG,
@@ -134,6 +144,13 @@ const VARIANTS: [Variant; 5] = [
         ring: RING_SIZE,
         objects: true,
         interrupt: true,
+    },
+    Variant {
+        name: "ring_floor_values",
+        unit: RING,
+        ring: RING_SIZE,
+        objects: false,
+        interrupt: false,
     },
 ];
 
@@ -379,7 +396,8 @@ fn run(variant: Variant) -> f64 {
         let sources: Vec<&str> = match variant.ring {
             0 if variant.objects => vec![PING, PONG],
             0 => vec![PING, PONG_VALUES],
-            size => vec![LINK; size],
+            size if variant.objects => vec![LINK; size],
+            size => vec![LINK_VALUES; size],
         };
         let threads: Vec<*mut ffi::lua_State> = sources
             .iter()
