@@ -263,8 +263,12 @@ impl Vm {
         set_function(stack, rt, c"thread_use", super::run::thread_use);
         set_function(stack, rt, c"waited_in", super::run::waited_in);
         set_function(stack, rt, c"unblock", super::run::unblock);
-        set_function(stack, rt, c"entry", super::run::entry);
-        set_function(stack, rt, c"arguments", super::run::arguments);
+        // Named for tracebacks: a process that fails while starting (out of memory making its
+        // globals or copying its arguments) shows where, not an internal name.
+        stack.push_function(super::run::entry, c"(process start: globals)", None);
+        stack.raw_set_field(rt, c"entry");
+        stack.push_function(super::run::arguments, c"(process start: arguments)", None);
+        stack.raw_set_field(rt, c"arguments");
         stack.push_token();
         stack.raw_set_field(rt, c"TOKEN");
         stack.load(b"=moonweave.bootstrap", BOOTSTRAP.as_bytes())?;
