@@ -251,3 +251,40 @@ fn messages_queued_by_a_builder_count_against_the_mailbox_limit_and_are_given_ba
     assert_eq!(lines[2], "UNAVAILABLE");
     assert_eq!(lines[3], "9");
 }
+
+#[test]
+fn a_process_whose_arguments_do_not_fit_its_host_fails_at_its_start_and_says_so() {
+    // 20 MB of spawn arguments into a host whose VM may hold 8 MB: the copy into the child
+    // fails, the child alone fails (with where), and the spawner goes on.
+    let app = app(&[
+        (
+            "app.yaml",
+            "namespace: app\nentries:\n  - {name: small, kind: process.host, host: {memory_limit: \"8MB\", workers: 1}}\n  - {name: main, kind: process.lua, source: file://main.lua}\n  - {name: sink, kind: process.lua, source: file://sink.lua}\n",
+        ),
+        (
+            "main.lua",
+            r##"return function()
+                local big, args = string.rep("z", 400000), {}
+                for i = 1, 50 do args[i] = big .. i end
+                local events = process.events()
+                assert(process.spawn_monitored("app:sink", "app:small", table.unpack(args)))
+                local failed = events:receive().result.error
+                print(failed:kind(), failed:message())
+                print((string.find(failed:stack(), "(process start: arguments)", 1, true)) ~= nil)
+                assert(process.spawn_monitored("app:sink", "app:small", "small"))
+                print(events:receive().result.value)
+            end"##,
+        ),
+        (
+            "sink.lua",
+            "return function(...) return select('#', ...) end",
+        ),
+    ]);
+    let out = app.run(&[]);
+    assert_eq!(
+        out.ok(),
+        "UNKNOWN\tnot enough memory\ntrue\n1\n",
+        "stderr:\n{}",
+        out.stderr
+    );
+}
