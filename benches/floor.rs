@@ -24,6 +24,9 @@
 //! one per message, or returning values (the `_values` rows), would lower it. Like the
 //! workloads' rows each is the best of a few runs.
 
+mod common;
+
+use common::rss_kb;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_int, c_void};
@@ -461,16 +464,6 @@ fn run(variant: Variant) -> f64 {
             _ => f64::from(messages) / elapsed / 1e6,
         }
     }
-}
-
-/// Resident memory of this process in KB.
-fn rss_kb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
 }
 
 /// KB per coroutine waiting in `receive()` on a bare Luau VM, each with what a process needs

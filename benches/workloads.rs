@@ -7,6 +7,9 @@
 //! `cargo bench --bench workloads -- ring` runs only the workloads whose name contains `ring`.
 //! `benches/compare.sh` runs each workload in a fresh process next to Erlang/OTP.
 
+mod common;
+
+use common::rss_kb;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -79,16 +82,6 @@ fn ping_pong(runtime: &Runtime) -> f64 {
 
 fn fan_in(runtime: &Runtime) -> f64 {
     1_000_000.0 / run_main(runtime).as_secs_f64() / 1e6
-}
-
-/// Resident memory of this process in KB.
-fn rss_kb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
 }
 
 fn idle(runtime: &Runtime) -> f64 {
