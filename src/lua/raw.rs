@@ -841,9 +841,6 @@ impl<'a> Stack<'a> {
         unsafe { ffi::lua_isyieldable(self.state) != 0 }
     }
 
-    /// Makes a new thread that will call the function at `-(nargs + 1)` with the `nargs`
-    /// values above it, and pops them all. Returns the thread, anchored by a registry
-    /// reference.
     /// A reset coroutine of this VM kept for reuse, if there is one (nothing on its stack, its
     /// whole initial stack free).
     pub fn spare_thread(self) -> Option<Thread> {
@@ -852,8 +849,8 @@ impl<'a> Stack<'a> {
         spare_thread(main)
     }
 
-    /// A new coroutine of this VM with nothing on its stack. Allocates: call it in a protected
-    /// call.
+    /// A new coroutine of this VM with nothing on its stack, anchored by a registry reference.
+    /// Allocates: call it in a protected call.
     pub fn new_empty_thread(self) -> Thread {
         // SAFETY: valid state. `lua_newthread` pushes a new thread of this VM; the reference
         // anchors it and the stack is left as it was.
@@ -868,30 +865,18 @@ impl<'a> Stack<'a> {
         }
     }
 
+    /// Makes a new thread (a spare one when there is one) that will call the function at
+    /// `-(nargs + 1)` with the `nargs` values above it, and pops them all. Returns the thread,
+    /// anchored by a registry reference.
     pub fn new_thread(self, nargs: c_int) -> Thread {
-        // SAFETY: valid state; `lua_mainthread` only reads it.
-        let main = unsafe { ffi::lua_mainthread(self.state) } as usize;
-        if let Some(thread) = spare_thread(main) {
-            // SAFETY: valid state; `thread` is a reset coroutine of the same VM (same main
-            // thread), anchored by its reference. `lua_xmove` moves the function and its
-            // arguments onto it, growing its stack as needed.
-            unsafe { ffi::lua_xmove(self.state, thread.state, nargs + 1) };
-            return thread;
-        }
-        // SAFETY: valid state. `lua_newthread` pushes a new thread of this VM;
-        // the function and its `nargs` arguments (below the thread) are moved onto it with
-        // `lua_xmove`, ready for its first resume. The reference anchors the thread.
-        unsafe {
-            let thread = ffi::lua_newthread(self.state);
-            ffi::lua_insert(self.state, -(nargs + 2));
-            ffi::lua_xmove(self.state, thread, nargs + 1);
-            let anchor = LuaRef(ffi::lua_ref(self.state, -1));
-            ffi::lua_settop(self.state, -2);
-            Thread {
-                state: thread,
-                _anchor: anchor,
-            }
-        }
+        let thread = self
+            .spare_thread()
+            .unwrap_or_else(|| self.new_empty_thread());
+        // SAFETY: valid state; `thread` is a coroutine of the same VM with nothing on its
+        // stack. `lua_xmove` moves the function and its arguments onto it, growing its stack
+        // as needed.
+        unsafe { ffi::lua_xmove(self.state, thread.state, nargs + 1) };
+        thread
     }
 
     /// The position of the running Lua function at `level` as `chunk:line: `, or nothing.
