@@ -163,6 +163,27 @@ fn send_validates_destination_topic_and_payload() {
     );
 }
 
+/// Luau's 64-bit integers (`integer.create`) are not among the values a message carries: a
+/// send, a spawn argument or a table holding one is refused, not copied as `nil`.
+#[test]
+fn integers_are_refused_not_copied_as_nil() {
+    let out = run_main(
+        r##"return function()
+            local me, v = process.pid(), integer.create(1)
+            local ok, err = process.send(me, "t", v)
+            print(ok, err:kind(), err:message())
+            print(select(2, process.send(me, "t", {n = v})):kind())
+            print(select(2, process.send(me, "t", 1, v)):kind())
+            print(select(2, process.spawn("app:main", "app:processes", v)):kind())
+        end"##,
+        &[],
+    );
+    assert_eq!(
+        out.ok(),
+        "nil\tINVALID\tcannot copy a value of type integer\nINVALID\nINVALID\nINVALID\n"
+    );
+}
+
 #[test]
 fn nesting_of_exactly_128_levels_is_copied() {
     let out = run_main(
