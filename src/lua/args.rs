@@ -1,7 +1,10 @@
 //! Reading arguments of the runtime's Lua functions and returning the spec's results
-//! (`value`, or `nil, err` with an error object; process.md §1).
+//! (`value`, or `nil, err` with an error object; process.md §1). Entry ids are validated once
+//! per worker thread and kept (the last two), since a spawning loop names the same ones.
 
+use std::cell::RefCell;
 use std::ffi::c_int;
+use std::rc::Rc;
 
 use super::errors::ErrorObject;
 use super::raw::{self, Kind, Stack};
@@ -56,14 +59,13 @@ pub fn non_empty<'a>(stack: Stack<'a>, index: c_int) -> Option<&'a [u8]> {
 
 thread_local! {
     /// The last entry ids [`entry_id`] validated on this thread, newest first.
-    static RECENT_IDS: std::cell::RefCell<[Option<std::rc::Rc<str>>; 2]> =
-        const { std::cell::RefCell::new([None, None]) };
+    static RECENT_IDS: RefCell<[Option<Rc<str>>; 2]> = const { RefCell::new([None, None]) };
 }
 
 /// A full entry id argument `namespace:name`. A spawning loop names the same entry and host
 /// each time, so the last two ids validated are kept and a hit only compares bytes (validating
 /// UTF-8 and the id's form again was about 270 instructions an id).
-pub fn entry_id(stack: Stack<'_>, index: c_int) -> Option<std::rc::Rc<str>> {
+pub fn entry_id(stack: Stack<'_>, index: c_int) -> Option<Rc<str>> {
     let bytes = stack.bytes(index)?;
     RECENT_IDS.with_borrow_mut(|recent| {
         if let Some(id) = recent.iter().flatten().find(|id| id.as_bytes() == bytes) {
@@ -73,7 +75,7 @@ pub fn entry_id(stack: Stack<'_>, index: c_int) -> Option<std::rc::Rc<str>> {
         if !crate::app::is_entry_id(text) {
             return None;
         }
-        let id: std::rc::Rc<str> = text.into();
+        let id: Rc<str> = text.into();
         recent.rotate_right(1);
         recent[0] = Some(id.clone());
         Some(id)

@@ -70,11 +70,10 @@ impl Copier {
         if self.count > MAX_VALUES {
             return Err(Stop::Invalid(too_large()));
         }
+        if let Some(scalar) = stack.scalar(index) {
+            return Ok(Value::from(scalar));
+        }
         Ok(match stack.kind(index) {
-            Kind::Nil | Kind::None => Value::Nil,
-            Kind::Boolean => Value::Boolean(stack.truthy(index)),
-            Kind::Number => Value::Number(stack.number(index).unwrap_or_default()),
-            Kind::String => Value::String(stack.bytes(index).unwrap_or_default().into()),
             Kind::Table => self.copy_table(stack, index)?,
             Kind::Userdata => match stack.object::<ErrorObject>(index) {
                 Some(e) => Value::Error(Box::new(e.0.clone())),
@@ -113,11 +112,11 @@ impl Copier {
         let mut pairs = Vec::with_capacity(stack.raw_len(table));
         stack.push_nil();
         while stack.next(table) {
-            let key = match stack.kind(-2) {
-                Kind::String | Kind::Number | Kind::Boolean => match self.scalar(stack, -2) {
-                    Some(key) => key,
-                    None => unreachable!("scalar kinds"),
-                },
+            // A key is never nil (nor NaN): the scalars a key can be are copied as they are.
+            let key = match stack.scalar(-2) {
+                Some(key @ (Scalar::String(_) | Scalar::Number(_) | Scalar::Boolean(_))) => {
+                    Value::from(key)
+                }
                 _ => {
                     let e = invalid(format!(
                         "cannot copy a table key of type {}",
@@ -138,15 +137,6 @@ impl Copier {
         }
         self.path.pop();
         Ok(Value::Table(pairs))
-    }
-
-    fn scalar(&self, stack: Stack<'_>, index: c_int) -> Option<Value> {
-        match stack.kind(index) {
-            Kind::Boolean => Some(Value::Boolean(stack.truthy(index))),
-            Kind::Number => Some(Value::Number(stack.number(index)?)),
-            Kind::String => Some(Value::String(stack.bytes(index)?.into())),
-            _ => None,
-        }
     }
 }
 

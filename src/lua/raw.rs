@@ -310,7 +310,8 @@ impl Thread {
         self.state as usize
     }
 
-    /// Resets this coroutine and keeps it for a later [`Stack::new_thread`] on this worker:
+    /// Resets this coroutine and keeps it for a later [`Stack::spare_thread`] (a process's
+    /// main task) or [`Stack::new_thread`] (a spawned task) on this worker:
     /// creating a coroutine and collecting it again cost about 1,000 instructions of every
     /// spawn. Only for a coroutine no code can reach any more, which holds for every task
     /// coroutine of a process that has exited: no other process can hold a process's
@@ -472,9 +473,9 @@ impl<'a> Stack<'a> {
         Kind::of(unsafe { ffi::lua_type(self.state, index) })
     }
 
-    /// The value at `index` when it is nil (or absent), a boolean, a number or a string: one
-    /// type check instead of one per question (the copy of every message and spawn argument
-    /// asks).
+    /// The value at `index` when it is nil, a boolean, a number or a string (an index past the
+    /// top reads as nil, as [`Stack::kind`]'s `None` does in copies): one type check instead of
+    /// one per question (the copy of every message and spawn argument asks).
     pub fn scalar(self, index: c_int) -> Option<Scalar<'a>> {
         if !self.valid(index) {
             return Some(Scalar::Nil);

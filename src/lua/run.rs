@@ -570,7 +570,9 @@ lua_fn! {
     /// `rt.arguments()`: the spawn's (or upgrade's) arguments, once.
     pub fn arguments(stack) {
         let core = core()?;
-        let args = core.with_current(|p| p.lua.start.take()).flatten().unwrap_or_default();
+        let Some(args) = core.with_current(|p| p.lua.start.take()).flatten() else {
+            return raw::raise("the process has started");
+        };
         for arg in &args {
             convert::push_value(stack, arg);
         }
